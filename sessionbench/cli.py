@@ -1,0 +1,198 @@
+"""Command line: ``python run_benchmark.py [options]`` (the only place that parses arguments)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sessionbench.data import DataError, dataset_names
+from sessionbench.data.datasets import split_name
+from sessionbench.evaluation import TIE_MODES
+from sessionbench.harness import plan, run_jobs
+from sessionbench.registry import UnknownRecommender, builtin_names, registered, resolve
+from sessionbench.tables import write_tables
+
+__all__ = ["main", "parser"]
+
+log = logging.getLogger("sessionbench")
+
+
+class UsageError(Exception):
+    """A bad command line: one line that says what is known."""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_benchmark.py",
+        description="Run session-based recommenders on a dataset and write the NARM paper's tables "
+        "to RESULTS_DIR/<dataset>.md.",
+        allow_abbrev=False,
+    )
+    p.add_argument("--dataset", default="synthetic", help=f"dataset to run on (default: synthetic); one of {', '.join(dataset_names())}")
+    p.add_argument("--data-dir", default=None, help="directory holding the dataset's files, raw or preprocessed (default: $SESSIONBENCH_DATA/<dataset>)")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="dataset option, repeatable: order=timeframe|file (DIGINETICA), size=small|diginetica|yoochoose and seed=N (synthetic), test_days=N (csv) (default: none)")
+    p.add_argument("--methods", default=None,
+                   help="comma-separated registered methods (default: every built-in method of the main suite; see --list)")
+    p.add_argument("--recommender", action="append", default=[], metavar="MODULE:CLASS",
+                   help="also run a plugin recommender class, repeatable (default: none)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds; each method runs once per seed (default: 0)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="METHOD.PARAM=VALUE",
+                   help="override a hyperparameter, repeatable; VALUE is read as JSON when it parses, else as a string (default: the paper's settings)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where torch models train and score; auto picks cuda when available (default: auto)")
+    p.add_argument("--jobs", type=int, default=1, help="jobs run in parallel processes via joblib; torch threads are split between them (default: 1)")
+    p.add_argument("--ties", default="conservative", choices=TIE_MODES,
+                   help="tie mode of the tables: conservative counts items scoring the same as the target ahead of it (default: conservative)")
+    p.add_argument("--results-dir", default="results", type=Path, help="where raw results and tables go (default: results)")
+    p.add_argument("--force", action="store_true", help="rerun jobs whose result exists (default: reuse them)")
+    p.add_argument("--tables-only", action="store_true", help="only regenerate the markdown from saved raw results, no training")
+    p.add_argument("--quick", action="store_true", help="smoke run: each method's quick settings (e.g. one epoch); results are stored under their own hyperparameter hash")
+    p.add_argument("--list", action="store_true", help="list datasets and registered methods, then exit")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_overrides(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, eq, value = item.partition("=")
+        method, dot, param = target.rpartition(".")
+        if not eq or not dot or not method or not param:
+            raise UsageError(f"--set {item!r}: expected METHOD.PARAM=VALUE, e.g. narm.epochs=5")
+        out.setdefault(method, {})[param] = _value(value)
+    return out
+
+
+def _parse_options(items: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageError(f"--data-option {item!r}: expected KEY=VALUE, e.g. order=file")
+        out[key] = _value(value)
+    return out
+
+
+def _methods(args: argparse.Namespace) -> list[str]:
+    if args.methods:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    else:
+        methods = [m for m in builtin_names() if "main" in resolve(m).suites]
+    methods += args.recommender
+    known = registered()
+    for m in methods:
+        if m not in known and ":" not in m:
+            raise UsageError(f"unknown method {m!r}; known: {', '.join(known)} (or a plugin as module:Class)")
+    return list(dict.fromkeys(methods))
+
+
+def _check_params(methods: Sequence[str], overrides: dict[str, dict[str, Any]]) -> None:
+    for method in overrides:
+        if method not in methods:
+            raise UsageError(f"--set names {method!r}, which is not among the methods run: {', '.join(methods)}")
+    for method in methods:
+        cls = resolve(method)
+        try:
+            cls(**overrides.get(method, {}))
+        except TypeError as e:
+            raise UsageError(f"--set for {method}: {e}") from e
+        except ValueError as e:
+            raise UsageError(f"--set for {method}: {e}") from e
+
+
+def _check_writable(results_dir: Path) -> None:
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=results_dir, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise UsageError(f"--results-dir {results_dir}: cannot write there ({e.strerror}); choose another directory") from e
+
+
+def _device(choice: str) -> str:
+    import torch
+
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: torch sees no CUDA device here; use --device cpu or auto")
+    return choice
+
+
+def _list() -> None:
+    print("datasets:", ", ".join(dataset_names()))
+    for name, reg in registered().items():
+        origin = "built-in" if reg.builtin else f"plugin from {reg.distribution}"
+        print(f"  {name:20s} {reg.target}  ({origin})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; returns the exit status (0 ok, 1 a job failed, 2 bad usage or data)."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.list:
+        _list()
+        return 0
+    try:
+        return _run(args)
+    except (UsageError, UnknownRecommender, DataError, TypeError) as e:
+        print(f"run_benchmark.py: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished results are kept; rerun to continue where it stopped", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = _parse_options(args.data_option)
+    name = split_name(args.dataset, **options)
+    _check_writable(args.results_dir)
+    if args.tables_only:
+        path = write_tables(args.results_dir, name, args.ties)
+        log.info("wrote %s", path)
+        return 0
+    methods = _methods(args)
+    overrides = _parse_overrides(args.overrides)
+    _check_params(methods, overrides)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError as e:
+        raise UsageError(f"--seeds {args.seeds!r}: expected comma-separated integers") from e
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+    device = _device(args.device)
+    jobs = plan([args.dataset], methods, seeds, overrides, args.data_dir, options)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        outcomes = run_jobs(
+            jobs,
+            results_dir=args.results_dir,
+            device=device,
+            ties=args.ties,
+            force=args.force,
+            n_jobs=args.jobs,
+            progress=not args.no_progress,
+            quick=args.quick,
+        )
+    path = write_tables(args.results_dir, name, args.ties)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "reused", "failed")}
+    log.info("summary: %d ran, %d reused, %d failed; tables in %s", counts["ran"], counts["reused"], counts["failed"], path)
+    for o in outcomes:
+        if o.status == "failed":
+            log.info("  failed: %s", o.summary())
+    return 1 if counts["failed"] else 0

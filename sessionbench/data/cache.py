@@ -1,0 +1,103 @@
+"""On-disk cache of preprocessed splits, so a second load takes milliseconds.
+
+A split is stored as one uncompressed ``.npz`` (loaded with ``allow_pickle=False``) under the
+user's cache directory (``SESSIONBENCH_CACHE`` overrides it), named by a hash of the source
+files' identity (path, size, mtime) and the protocol parameters. A file is written under a
+temporary name and renamed when complete, so an interrupted run leaves no half-written entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+
+from sessionbench.data.sessions import Sessions, Split
+
+__all__ = ["CACHE_VERSION", "cache_dir", "cache_key", "file_identity", "load_cached", "save_cached"]
+
+#: Bump whenever the protocol or the readers change what they produce.
+CACHE_VERSION = 1
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    """``$SESSIONBENCH_CACHE`` if set, else the platform's user cache directory."""
+    override = os.environ.get("SESSIONBENCH_CACHE")
+    return Path(override) if override else platformdirs.user_cache_path("sessionbench") / "splits"
+
+
+def file_identity(path: Path) -> dict[str, Any]:
+    """What identifies a source file's content cheaply: its path, size and modification time."""
+    st = path.stat()
+    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    """A short stable hash of ``parts`` (JSON-serialisable) and the cache version."""
+    blob = json.dumps({"version": CACHE_VERSION, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _path(name: str, key: str, directory: Path | None) -> Path:
+    return (directory or cache_dir()) / f"{name}-{key}.npz"
+
+
+def load_cached(name: str, key: str, directory: Path | None = None) -> Split | None:
+    """The cached split, or None if absent or unreadable."""
+    path = _path(name, key, directory)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        log.warning("ignoring unreadable cache entry %s (%s)", path, e)
+        return None
+    meta = json.loads(str(arrays.pop("meta")))
+    parts = {part: _sessions(arrays, part) for part in ("train", "test", "full_train") if f"{part}.items" in arrays}
+    return Split(
+        name=meta["name"],
+        train=parts["train"],
+        test=parts["test"],
+        n_items=meta["n_items"],
+        item_ids=arrays["item_ids"],
+        info=meta["info"] | {"cache": str(path)},
+        full_train=parts.get("full_train"),
+    )
+
+
+def save_cached(split: Split, key: str, directory: Path | None = None) -> Path | None:
+    """Write the split atomically; a cache that cannot be written only costs a warning."""
+    path = _path(split.name, key, directory)
+    arrays: dict[str, np.ndarray] = {"item_ids": split.item_ids}
+    for part in ("train", "test", "full_train"):
+        sessions = getattr(split, part)
+        if sessions is not None:
+            for field in ("items", "offsets", "times", "ids"):
+                arrays[f"{part}.{field}"] = getattr(sessions, field)
+    meta = {"name": split.name, "n_items": split.n_items, "info": split.info}
+    arrays["meta"] = np.array(json.dumps(meta, default=str))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except OSError as e:
+        warnings.warn(f"could not write the split cache {path} ({e}); set SESSIONBENCH_CACHE to a writable directory", stacklevel=2)
+        return None
+    return path
+
+
+def _sessions(arrays: dict[str, np.ndarray], part: str) -> Sessions:
+    return Sessions(*(arrays[f"{part}.{field}"] for field in ("items", "offsets", "times", "ids")))

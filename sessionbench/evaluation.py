@@ -1,0 +1,224 @@
+"""Full-ranking evaluation: ranks of the targets among all items, Recall@K, MRR@K, and hits per
+prefix length (the paper's Table 5).
+
+For every test case the evaluator counts the items scoring strictly above the target
+(``greater``) and the other items scoring exactly the same (``equal``). Both are kept, so every
+tie mode can be computed later from saved results without scoring again:
+
+- ``conservative`` (default): rank = 1 + greater + equal; ties count against the target.
+- ``standard``: rank = 1 + greater; ties count for it.
+- ``median``: rank = 1 + greater + equal / 2; ties split evenly.
+
+Scores are ranked in batches with torch on the device the recommender returned them on; the
+full cases x items matrix is never held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sessionbench.data import Sessions
+    from sessionbench.recommender import Recommender
+
+__all__ = [
+    "HEADLINE_K",
+    "KS",
+    "TIE_MODES",
+    "EvaluationResult",
+    "ScoreError",
+    "evaluate",
+    "hits_by_length",
+    "metrics",
+    "rank_of_targets",
+    "ranks_from_counts",
+]
+
+TIE_MODES = ("conservative", "standard", "median")
+KS = (5, 10, 20)
+HEADLINE_K = 20
+#: Prefix lengths of Table 5: 1..19 each, and 20 or longer as one bucket.
+LENGTH_BUCKETS = 20
+
+
+class ScoreError(ValueError):
+    """A recommender returned scores that cannot be ranked (wrong shape or dtype, NaN, inf)."""
+
+
+def _as_tensor(scores: np.ndarray | torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(scores)) if isinstance(scores, np.ndarray) else scores
+
+
+def _tie_counts(
+    scores: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(greater, equal): int64[B] counts of other items scoring above / the same as the target."""
+    s = _as_tensor(scores)
+    t = torch.as_tensor(targets, device=s.device, dtype=torch.int64)
+    if s.ndim != 2 or s.shape[0] != t.shape[0]:
+        raise ScoreError(f"{name}: scores must be float[{t.shape[0]}, n_items], got shape {tuple(s.shape)}")
+    if not s.is_floating_point():
+        raise ScoreError(f"{name}: scores must be floating point, got {s.dtype} (shape {tuple(s.shape)})")
+    if not bool(torch.isfinite(s).all()):
+        bad = (~torch.isfinite(s)).nonzero()[0].tolist()
+        raise ScoreError(f"{name}: score[{bad[0]}, {bad[1]}] is {s[bad[0], bad[1]].item()}; scores must be finite")
+    target_score = s.gather(1, t[:, None])
+    greater = (s > target_score).sum(1)
+    equal = (s == target_score).sum(1) - 1
+    return greater.cpu().numpy(), equal.cpu().numpy()
+
+
+def ranks_from_counts(greater: np.ndarray, equal: np.ndarray, ties: str = "conservative") -> np.ndarray:
+    """1-based ranks (float64[B]) from the counts of items above and tied with the target."""
+    if ties == "conservative":
+        return 1.0 + greater + equal
+    if ties == "standard":
+        return 1.0 + greater
+    if ties == "median":
+        return 1.0 + greater + equal / 2.0
+    raise ValueError(f"ties must be one of {', '.join(TIE_MODES)}, got {ties!r}")
+
+
+def rank_of_targets(
+    scores: np.ndarray | torch.Tensor,
+    targets: np.ndarray | torch.Tensor,
+    ties: str = "conservative",
+    *,
+    name: str = "scores",
+) -> np.ndarray:
+    """1-based rank of each target among all items.
+
+    Args:
+        scores: float[B, n_items], higher is better (numpy or torch, any device).
+        targets: int64[B] item index of each case's target.
+        ties: "conservative" (every other item scoring >= the target is ahead of it),
+            "standard" (only items scoring >), or "median" (ties split evenly).
+        name: The recommender's name, for error messages.
+
+    Returns:
+        float64[B] ranks (integral except in median mode).
+
+    Raises:
+        ScoreError: scores of the wrong shape or dtype, or not finite.
+    """
+    if ties not in TIE_MODES:
+        raise ValueError(f"ties must be one of {', '.join(TIE_MODES)}, got {ties!r}")
+    greater, equal = _tie_counts(scores, targets, name)
+    return ranks_from_counts(greater, equal, ties)
+
+
+def metrics(ranks: np.ndarray, ks: Sequence[int] = KS) -> dict[str, float]:
+    """Recall@K and MRR@K over the cases (fractions in [0, 1]).
+
+    Recall@K = |{cases: rank <= K}| / |cases| and MRR@K = mean over cases of 1/rank if
+    rank <= K else 0, as in the NARM paper (section 4.3) and GRU4Rec's evaluation.
+    """
+    ranks = np.asarray(ranks, dtype=np.float64)
+    out: dict[str, float] = {}
+    n = max(len(ranks), 1)
+    for k in ks:
+        hit = ranks <= k
+        out[f"recall@{k}"] = float(hit.sum() / n)
+        out[f"mrr@{k}"] = float(np.where(hit, 1.0 / ranks, 0.0).sum() / n)
+    return out
+
+
+def hits_by_length(ranks: np.ndarray, prefix_lengths: np.ndarray, k: int = HEADLINE_K) -> dict[str, dict[str, int]]:
+    """Cases and hits@k per prefix length: keys "1".."19" and "20+" (the paper's Table 5)."""
+    bucket = np.minimum(np.asarray(prefix_lengths), LENGTH_BUCKETS)
+    cases = np.bincount(bucket, minlength=LENGTH_BUCKETS + 1)
+    hits = np.bincount(bucket, weights=np.asarray(ranks) <= k, minlength=LENGTH_BUCKETS + 1)
+    return {
+        (f"{b}+" if b == LENGTH_BUCKETS else str(b)): {"cases": int(cases[b]), "hits": int(hits[b])}
+        for b in range(1, LENGTH_BUCKETS + 1)
+    }
+
+
+@dataclass
+class EvaluationResult:
+    """What one evaluation produced.
+
+    Attributes:
+        greater: int64[n_cases] items scoring strictly above the target.
+        equal: int64[n_cases] other items scoring exactly the target's score.
+        prefix_lengths: int64[n_cases] length of each case's prefix.
+        ties: The tie mode of ``metrics`` and ``per_length``.
+        metrics: Recall@K and MRR@K.
+        per_length: Cases and hits@20 per prefix length.
+    """
+
+    greater: np.ndarray
+    equal: np.ndarray
+    prefix_lengths: np.ndarray
+    ties: str
+    metrics: dict[str, float]
+    per_length: dict[str, dict[str, int]]
+
+    def ranks(self, ties: str | None = None) -> np.ndarray:
+        """float64[n_cases] ranks under ``ties`` (default: this result's mode)."""
+        return ranks_from_counts(self.greater, self.equal, ties or self.ties)
+
+
+def evaluate(
+    recommender: Recommender,
+    sessions: Sessions,
+    *,
+    n_items: int | None = None,
+    batch_size: int = 512,
+    ties: str = "conservative",
+    ks: Sequence[int] = KS,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Score every prefix of every session and rank each target among all items.
+
+    Args:
+        recommender: A fitted recommender.
+        sessions: Test sessions; each prefix (shortest first) is a case.
+        n_items: Expected score width; checked on every batch (default: the first batch's).
+        batch_size: Cases scored at once; memory is about batch_size x n_items floats.
+        ties: Tie mode of the returned metrics (the raw counts allow all three).
+        ks: Cut-offs of Recall@K and MRR@K.
+        progress: Show a progress bar.
+
+    Raises:
+        ScoreError: a batch of scores of the wrong shape or dtype, or not finite; the message
+            names the recommender.
+    """
+    name = getattr(recommender, "name", "") or type(recommender).__name__
+    total = sessions.n_prefixes
+    greater = np.empty(total, dtype=np.int64)
+    equal = np.empty(total, dtype=np.int64)
+    done = 0
+    with tqdm(total=total, desc=f"evaluate {name}", unit="case", disable=not progress, leave=False) as bar:
+        for batch in sessions.prefix_batches(batch_size):
+            with torch.inference_mode():
+                scores = recommender.score(batch)
+            width = scores.shape[1] if getattr(scores, "ndim", 0) == 2 else None
+            if n_items is None:
+                n_items = width
+            if width != n_items or scores.shape[0] != len(batch):
+                raise ScoreError(
+                    f"{name}: score() must return float[{len(batch)}, {n_items}] (batch x items), "
+                    f"got shape {tuple(getattr(scores, 'shape', ()))}"
+                )
+            g, e = _tie_counts(scores, batch.targets, name)
+            greater[done : done + len(batch)] = g
+            equal[done : done + len(batch)] = e
+            done += len(batch)
+            bar.update(len(batch))
+    lengths = sessions.prefix_lengths()
+    ranks = ranks_from_counts(greater, equal, ties)
+    return EvaluationResult(
+        greater=greater,
+        equal=equal,
+        prefix_lengths=lengths,
+        ties=ties,
+        metrics=metrics(ranks, ks),
+        per_length=hits_by_length(ranks, lengths),
+    )

@@ -1,0 +1,350 @@
+"""Plans (dataset x method x hyperparameters x seed) jobs, runs each once, stores raw results.
+
+One job fits a recommender and evaluates it on every test prefix. The harness, never the
+model, times ``fit`` and evaluation and measures peak memory. A job's result is a JSON file
+named by its key, ``results/raw/<dataset>/<method>-<params hash>-seed<k>.json``, with the
+per-case counts beside it (``.npz``); an existing file means "done" unless ``force``. Files
+are written under temporary names and renamed when complete, so an interrupted run leaves the
+finished results intact and nothing half-written. A failing job records its error in
+``<key>.failed.json`` and the other jobs go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import resource
+import subprocess
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from sessionbench.data import Split, load_dataset
+from sessionbench.evaluation import KS, TIE_MODES, evaluate, hits_by_length, metrics, ranks_from_counts
+from sessionbench.registry import resolve
+from sessionbench.recommender import Recommender
+
+__all__ = ["Job", "JobOutcome", "params_hash", "plan", "result_stem", "run_job", "run_jobs", "versions"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run: a method with hyperparameters on a dataset, with one seed.
+
+    Attributes:
+        dataset: Dataset name as :func:`~sessionbench.data.load_dataset` takes it.
+        method: Registered name or ``module:Class``.
+        params: Hyperparameters that differ from the class defaults.
+        seed: Seed passed to ``fit``.
+        data_dir: Where the dataset's files are (None: the default lookup).
+        data_options: Extra options for ``load_dataset`` (e.g. ``order``).
+    """
+
+    dataset: str
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    data_dir: str | None = None
+    data_options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        extra = "".join(f" {k}={v}" for k, v in self.params.items())
+        return f"{self.dataset} {self.method}{extra} seed{self.seed}"
+
+
+@dataclass
+class JobOutcome:
+    """What happened to a job: "ran", "reused" or "failed", with its result file."""
+
+    job: Job
+    status: str
+    path: Path | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+    def summary(self) -> str:
+        if self.status == "failed":
+            return f"[failed] {self.job.describe()}: {self.error}"
+        r = self.result or {}
+        m = r.get("metrics", {})
+        return (
+            f"[{self.status}] {self.job.describe()}: Recall@20 {100 * m.get('recall@20', float('nan')):.2f} "
+            f"MRR@20 {100 * m.get('mrr@20', float('nan')):.2f} (fit {r.get('fit_seconds', 0):.1f} s, "
+            f"evaluate {r.get('evaluate_seconds', 0):.1f} s, peak {r.get('peak_rss_bytes', 0) / 2**30:.2f} GiB)"
+        )
+
+
+def plan(
+    datasets: Iterable[str],
+    methods: Iterable[str],
+    seeds: Iterable[int],
+    params: dict[str, dict[str, Any]] | None = None,
+    data_dir: str | None = None,
+    data_options: dict[str, Any] | None = None,
+) -> list[Job]:
+    """Every (dataset, method, seed) combination, with per-method hyperparameter overrides."""
+    params = params or {}
+    return [
+        Job(d, m, dict(params.get(m, {})), s, data_dir, dict(data_options or {}))
+        for d in datasets
+        for m in methods
+        for s in seeds
+    ]
+
+
+def params_hash(params: dict[str, Any]) -> str:
+    """Short stable hash of the complete hyperparameters (defaults included)."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def result_stem(method: str, params: dict[str, Any], seed: int) -> str:
+    """File name (without suffix) of a run: ``<method>-<params hash>-seed<k>``."""
+    safe = method.replace(":", ".").replace("/", ".")
+    return f"{safe}-{params_hash(params)}-seed{seed}"
+
+
+def _method_name(target: str, cls: type[Recommender]) -> str:
+    return cls.name or target
+
+
+def run_jobs(
+    jobs: list[Job],
+    *,
+    results_dir: Path,
+    device: str = "cpu",
+    ties: str = "conservative",
+    force: bool = False,
+    n_jobs: int = 1,
+    backend: str | None = None,
+    progress: bool = True,
+    quick: bool = False,
+) -> list[JobOutcome]:
+    """Run the jobs (in parallel processes when ``n_jobs > 1``) and return their outcomes.
+
+    Datasets are loaded once here first, so that parallel workers read them from the cache.
+    """
+    for dataset, data_dir, options in {(j.dataset, j.data_dir, json.dumps(j.data_options, sort_keys=True)) for j in jobs}:
+        load_dataset(dataset, data_dir, **json.loads(options))
+    kwargs = dict(results_dir=results_dir, device=device, ties=ties, force=force, quick=quick)
+    if n_jobs == 1 or len(jobs) <= 1:
+        outcomes = []
+        for job in jobs:
+            outcome = run_job(job, progress=progress, **kwargs)
+            log.info("%s", outcome.summary())
+            outcomes.append(outcome)
+        return outcomes
+    from joblib import Parallel, delayed, parallel_config
+
+    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    with parallel_config(backend=backend or "loky", n_jobs=n_jobs):
+        results: Iterator[JobOutcome] = Parallel(return_as="generator")(
+            delayed(_run_in_worker)(job, threads, kwargs) for job in jobs
+        )
+        outcomes = []
+        for outcome in results:  # in submission order
+            log.info("%s", outcome.summary())
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _run_in_worker(job: Job, threads: int, kwargs: dict[str, Any]) -> JobOutcome:
+    import torch
+
+    torch.set_num_threads(threads)
+    return run_job(job, progress=False, **kwargs)
+
+
+def run_job(
+    job: Job,
+    *,
+    results_dir: Path,
+    device: str = "cpu",
+    ties: str = "conservative",
+    force: bool = False,
+    progress: bool = True,
+    quick: bool = False,
+) -> JobOutcome:
+    """Fit and evaluate one job, or reuse its finished result. Errors are recorded, not raised
+    (except KeyboardInterrupt)."""
+    stem_dir: Path | None = None
+    stem = ""
+    try:
+        cls = resolve(job.method)
+        params = {**(cls.quick_params if quick else {}), **job.params}
+        recommender = cls(**params)
+        split = load_dataset(job.dataset, job.data_dir, **job.data_options)
+        full_params = recommender.get_params()
+        method = _method_name(job.method, cls)
+        stem_dir = results_dir / "raw" / split.name
+        stem = result_stem(method, full_params, job.seed)
+        path = stem_dir / f"{stem}.json"
+        if path.exists() and not force:
+            return JobOutcome(job, "reused", path, json.loads(path.read_text()))
+        result = _fit_and_evaluate(job, recommender, split, method, device, ties, progress, stem_dir, stem)
+        _atomic_write(path, json.dumps(result, indent=1, sort_keys=False).encode())
+        (stem_dir / f"{stem}.failed.json").unlink(missing_ok=True)
+        return JobOutcome(job, "ran", path, result)
+    except Exception as e:  # one failed job must not stop the others
+        message = f"{type(e).__name__}: {e}"
+        if stem_dir is not None:
+            failure = {"job": job.__dict__, "error": message, "traceback": traceback.format_exc()}
+            try:
+                _atomic_write(stem_dir / f"{stem}.failed.json", json.dumps(failure, indent=1, default=str).encode())
+            except OSError:
+                pass
+        log.debug("job failed", exc_info=True)
+        return JobOutcome(job, "failed", error=message)
+
+
+def _fit_and_evaluate(
+    job: Job,
+    recommender: Recommender,
+    split: Split,
+    method: str,
+    device: str,
+    ties: str,
+    progress: bool,
+    stem_dir: Path,
+    stem: str,
+) -> dict[str, Any]:
+    with _PeakRSS() as peak:
+        started = time.perf_counter()
+        recommender.fit(split, seed=job.seed, device=device, progress=progress)
+        fit_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        evaluation = evaluate(recommender, split.test, n_items=split.n_items, ties=ties, progress=progress)
+        evaluate_seconds = time.perf_counter() - started
+    ranks_name = f"{stem}.npz"
+    buffer = _npz_bytes(greater=evaluation.greater, equal=evaluation.equal, prefix_lengths=evaluation.prefix_lengths)
+    _atomic_write(stem_dir / ranks_name, buffer)
+    by_ties = {}
+    for mode in TIE_MODES:
+        ranks = ranks_from_counts(evaluation.greater, evaluation.equal, mode)
+        by_ties[mode] = {"metrics": metrics(ranks, KS), "per_length": hits_by_length(ranks, evaluation.prefix_lengths)}
+    cls = type(recommender)
+    return {
+        "dataset": split.name,
+        "dataset_info": _dataset_info(split),
+        "method": method,
+        "class": f"{cls.__module__}:{cls.__qualname__}",
+        "paper_row": cls.paper_row,
+        "params": recommender.get_params(),
+        "params_hash": params_hash(recommender.get_params()),
+        "seed": job.seed,
+        "ties": ties,
+        "metrics": by_ties[ties]["metrics"],
+        "per_length": by_ties[ties]["per_length"],
+        "by_ties": by_ties,
+        "n_test_cases": int(len(evaluation.greater)),
+        "fit_seconds": round(fit_seconds, 3),
+        "evaluate_seconds": round(evaluate_seconds, 3),
+        "peak_rss_bytes": peak.peak,
+        "process_peak_rss_bytes": peak.process_peak,
+        "device": _device_description(getattr(recommender, "device", device)),
+        "versions": versions(),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "ranks_file": ranks_name,
+    }
+
+
+def _dataset_info(split: Split) -> dict[str, Any]:
+    keep = ("dataset", "source", "form", "order", "order_declared", "protocol", "notes", "size", "seed")
+    return {"stats": split.stats(), "n_items": split.n_items} | {k: split.info[k] for k in keep if k in split.info}
+
+
+class _PeakRSS:
+    """Peak resident memory of this process while the block runs (sampled every 20 ms), and
+    the process's lifetime peak (``ru_maxrss``) at its end."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peak = 0
+        self.process_peak = 0
+        self._stop = threading.Event()
+        self._proc = psutil.Process()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def __enter__(self) -> _PeakRSS:
+        self.peak = self._proc.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+        self.process_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _npz_bytes(**arrays: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _device_description(device: str) -> str:
+    if str(device).startswith("cuda"):
+        import torch
+
+        return f"{device} ({torch.cuda.get_device_name()})"
+    import torch
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores)"
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, the libraries that compute results, and the code's git commit."""
+    import importlib.metadata
+
+    out = {"python": platform.python_version()}
+    for lib in ("sessionbench", "numpy", "scipy", "pandas", "torch", "implicit"):
+        try:
+            out[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    out["commit"] = _git_commit()
+    return out
+
+
+def _git_commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if sha.returncode != 0:
+        return "unknown"
+    return sha.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")

@@ -1,0 +1,144 @@
+"""The one interface every recommender implements, and the batch of test prefixes it scores.
+
+A recommender is constructed from keyword hyperparameters (defaults are the paper's settings),
+fitted on a :class:`~sessionbench.data.Split`, and asked for a score for every item after each
+prefix of a batch: full ranking, no sampled candidates.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import torch
+    from typing_extensions import Self
+
+    from sessionbench.data import Split
+
+__all__ = ["PAD", "NotFittedError", "PrefixBatch", "Recommender"]
+
+#: Value of the padding positions of :attr:`PrefixBatch.items`. Item indices start at 0, so the
+#: padding value is -1; ``items + 1`` maps it to 0, the usual ``padding_idx`` of an embedding.
+PAD = -1
+
+
+class NotFittedError(RuntimeError):
+    """``score`` (or anything that needs learned state) was called before ``fit``."""
+
+
+@dataclass(frozen=True)
+class PrefixBatch:
+    """A batch of test cases: a prefix of a session and the click that followed it.
+
+    Attributes:
+        items: int64[B, L]. Item indices (0..n_items-1) of each prefix in click order, left
+            aligned; positions ``>= lengths[b]`` hold :data:`PAD` (-1).
+        lengths: int64[B]. Number of real clicks in each row, >= 1.
+        targets: int64[B]. Item index of the click that followed the prefix.
+    """
+
+    items: np.ndarray
+    lengths: np.ndarray
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.lengths.shape[0])
+
+    @property
+    def mask(self) -> np.ndarray:
+        """bool[B, L]: True at real clicks, False at padding."""
+        return self.items != PAD
+
+    @property
+    def last_items(self) -> np.ndarray:
+        """int64[B]: the last click of each prefix (what item-to-item methods look at)."""
+        return self.items[np.arange(len(self)), self.lengths - 1]
+
+    def to_torch(self, device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
+        """The three arrays as torch tensors on ``device`` (items, lengths, targets)."""
+        import torch
+
+        return tuple(torch.from_numpy(a).to(device) for a in (self.items, self.lengths, self.targets))
+
+
+class Recommender(ABC):
+    """Base class of every recommender, built-in or plugin.
+
+    Subclasses declare their hyperparameters as keyword arguments of ``__init__`` with the
+    paper's values as defaults, store each under an attribute of the same name, and implement
+    :meth:`fit` and :meth:`score`. Nothing else is required; the harness times and measures
+    around these calls, so a model never times itself.
+
+    Example::
+
+        class MostRecent(Recommender):
+            name = "most-recent"
+
+            def __init__(self, boost: float = 1.0):
+                self.boost = boost
+
+            def fit(self, split, *, seed, device="cpu", progress=True):
+                self.n_items_ = split.n_items
+                return self
+
+            def score(self, batch):
+                scores = np.zeros((len(batch), self.n_items_), dtype=np.float32)
+                scores[np.arange(len(batch)), batch.last_items] = self.boost
+                return scores
+    """
+
+    #: Registry key, e.g. ``"narm"``. Plugins choose their own.
+    name: ClassVar[str] = ""
+
+    #: The row of the paper's Table 3 this method reproduces (e.g. "NARM"), or None.
+    paper_row: ClassVar[str | None] = None
+
+    #: Benchmark suites that run this method by default: "main" (Tables 1, 3, 5) and/or
+    #: "ablations" (Tables 2, 4).
+    suites: ClassVar[tuple[str, ...]] = ("main",)
+
+    #: Hyperparameters for a smoke run (``--quick``), e.g. ``{"epochs": 1}``.
+    quick_params: ClassVar[dict[str, Any]] = {}
+
+    #: Device the fitted model scores on ("cpu" unless ``fit`` chose otherwise).
+    device: str = "cpu"
+
+    @abstractmethod
+    def fit(self, split: Split, *, seed: int, device: str = "cpu", progress: bool = True) -> Self:
+        """Learn from ``split.train`` (never ``split.test``) and return ``self``.
+
+        Args:
+            split: The dataset split. Models that need validation data carve it from
+                ``split.train`` by time.
+            seed: Seeds every random generator the model uses (SPEC 7: pass generators down,
+                never touch global RNG state).
+            device: "cpu" or "cuda"; models without a torch part ignore it.
+            progress: Show progress bars.
+        """
+
+    @abstractmethod
+    def score(self, batch: PrefixBatch) -> np.ndarray | torch.Tensor:
+        """Scores of every item after each prefix: float[B, n_items], higher is better."""
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's keyword arguments and their current values (JSON-serialisable)."""
+        names = [
+            p.name
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        return {n: getattr(self, n) for n in names}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_fitted(self, *attributes: str) -> None:
+        """Raise :class:`NotFittedError` naming the class if any learned attribute is unset."""
+        if any(getattr(self, a, None) is None for a in attributes):
+            raise NotFittedError(f"{type(self).__name__}: call fit() before score()")
