@@ -72,7 +72,7 @@ class SyntheticConfig:
 
 
 PRESETS: dict[str, SyntheticConfig] = {
-    "small": SyntheticConfig(n_sessions=12_000, n_items=1_200, n_days=35),
+    "small": SyntheticConfig(n_sessions=15_000, n_items=2_500, n_days=35, zipf=0.6),
     "diginetica": SyntheticConfig(n_sessions=262_000, n_items=63_000, n_days=90, zipf=0.78),
     "yoochoose": SyntheticConfig(
         n_sessions=7_600_000, n_items=37_500, n_days=183, timestamps="second", test_days=1.0

@@ -1,0 +1,126 @@
+"""The contract every recommender must meet, as pytest tests a plugin author can reuse.
+
+Subclass :class:`RecommenderContract` in a test module and say how to build your model::
+
+    from sessionbench.testing import RecommenderContract
+
+    class TestMyRec(RecommenderContract):
+        def make(self):
+            return MyRec(epochs=1)
+
+pytest then checks that hyperparameters round-trip, that ``score`` before ``fit`` names the
+class, that scores cover every item and are finite, that a batch scores like its rows scored
+one at a time, and that a fixed seed gives identical scores. The toy data is
+:func:`oracle_split`: random sessions in which item 0 ("A") is always followed by item 1 ("B").
+"""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import numpy as np
+import pytest
+import torch
+
+from sessionbench.data import Sessions, Split
+from sessionbench.recommender import NotFittedError, PrefixBatch, Recommender
+
+__all__ = ["RecommenderContract", "as_numpy", "oracle_split"]
+
+A, B = 0, 1
+
+
+def oracle_split(n_items: int = 30, n_train: int = 400, n_test: int = 60, seed: int = 0) -> Split:
+    """Random sessions over ``n_items`` items in which A (item 0) is always followed by B (1)."""
+    rng = np.random.default_rng(seed)
+
+    def sessions(n: int, t0: float) -> Sessions:
+        out = []
+        for _ in range(n):
+            length = int(rng.integers(2, 8))
+            s = [int(rng.integers(2, n_items))]
+            while len(s) < length:
+                s.append(B if s[-1] == A else int(rng.integers(0, n_items)))
+            out.append(s)
+        return Sessions.from_lists(out, times=t0 + np.arange(n, dtype=np.float64))
+
+    return Split(
+        name="oracle",
+        train=sessions(n_train, 0.0),
+        test=sessions(n_test, float(n_train)),
+        n_items=n_items,
+        item_ids=np.arange(n_items, dtype=np.int64),
+        info={"form": "synthetic", "order": "file"},
+    )
+
+
+def as_numpy(scores: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Scores as a float64 numpy array, wherever they were computed."""
+    if isinstance(scores, torch.Tensor):
+        return scores.detach().to("cpu", torch.float64).numpy()
+    return np.asarray(scores, dtype=np.float64)
+
+
+class RecommenderContract:
+    """Mixin of contract tests; subclasses implement :meth:`make`."""
+
+    #: Seed used for fitting.
+    seed: ClassVar[int] = 0
+    #: Absolute tolerance when comparing scores (float32 models batch differently).
+    atol: ClassVar[float] = 1e-5
+    _fitted: ClassVar[dict[type, tuple[Recommender, Split]]] = {}
+
+    def make(self) -> Recommender:
+        """A new, unfitted recommender (small settings so the contract runs in seconds)."""
+        raise NotImplementedError
+
+    def split(self) -> Split:
+        return oracle_split()
+
+    def fitted(self) -> tuple[Recommender, Split]:
+        key = type(self)
+        if key not in self._fitted:
+            split = self.split()
+            self._fitted[key] = (self.make().fit(split, seed=self.seed, device="cpu", progress=False), split)
+        return self._fitted[key]
+
+    def _batch(self, split: Split, n: int = 16) -> PrefixBatch:
+        return next(split.test.prefix_batches(batch_size=n))
+
+    def test_params_round_trip(self) -> None:
+        rec = self.make()
+        params = rec.get_params()
+        json.dumps(params)  # JSON-serialisable, so it can go into result files
+        assert type(rec)(**params).get_params() == params
+
+    def test_unknown_hyperparameter_is_a_type_error(self) -> None:
+        with pytest.raises(TypeError):
+            type(self.make())(no_such_hyperparameter=1)
+
+    def test_score_before_fit_names_the_class(self) -> None:
+        rec = self.make()
+        with pytest.raises(NotFittedError, match=type(rec).__name__):
+            rec.score(self._batch(self.split()))
+
+    def test_scores_cover_every_item_and_are_finite(self) -> None:
+        rec, split = self.fitted()
+        batch = self._batch(split)
+        scores = as_numpy(rec.score(batch))
+        assert scores.shape == (len(batch), split.n_items)
+        assert np.isfinite(scores).all()
+
+    def test_batch_scores_equal_rows_scored_alone(self) -> None:
+        rec, split = self.fitted()
+        batch = self._batch(split, 8)
+        together = as_numpy(rec.score(batch))
+        for row in range(len(batch)):
+            width = int(batch.lengths[row])
+            alone = PrefixBatch(batch.items[row : row + 1, :width], batch.lengths[row : row + 1], batch.targets[row : row + 1])
+            np.testing.assert_allclose(as_numpy(rec.score(alone))[0], together[row], atol=self.atol, rtol=1e-4)
+
+    def test_same_seed_gives_identical_scores(self) -> None:
+        split = self.split()
+        batch = self._batch(split)
+        runs = [as_numpy(self.make().fit(split, seed=self.seed, progress=False).score(batch)) for _ in range(2)]
+        np.testing.assert_array_equal(runs[0], runs[1])
