@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pathlib import Path
+
     import torch
     from typing_extensions import Self
 
@@ -124,6 +126,16 @@ class Recommender(ABC):
     @abstractmethod
     def score(self, batch: PrefixBatch) -> np.ndarray | torch.Tensor:
         """Scores of every item after each prefix: float[B, n_items], higher is better."""
+
+    def attention_figure(self, split: Split, path: Path) -> Path:
+        """Draw this model's attention weights over a few test sessions to ``path`` (PNG).
+
+        Only attention models implement it (NARM: the paper's Figure 6).
+
+        Raises:
+            NotImplementedError: the model has no attention weights.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no attention weights to draw")
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's keyword arguments and their current values (JSON-serialisable)."""
