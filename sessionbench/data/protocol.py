@@ -83,7 +83,7 @@ class Protocol:
     test_days: float = 7.0
     min_session_length: int = 2
     min_item_support: int = 5
-    fraction: int | None = None
+    fraction: float | None = None
 
     def __post_init__(self) -> None:
         if self.test_days <= 0:
