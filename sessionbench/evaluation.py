@@ -51,27 +51,50 @@ class ScoreError(ValueError):
     """A recommender returned scores that cannot be ranked (wrong shape or dtype, NaN, inf)."""
 
 
-def _as_tensor(scores: np.ndarray | torch.Tensor) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(scores)) if isinstance(scores, np.ndarray) else scores
-
-
 def _tie_counts(
     scores: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor, name: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(greater, equal): int64[B] counts of other items scoring above / the same as the target."""
-    s = _as_tensor(scores)
-    t = torch.as_tensor(targets, device=s.device, dtype=torch.int64)
-    if s.ndim != 2 or s.shape[0] != t.shape[0]:
-        raise ScoreError(f"{name}: scores must be float[{t.shape[0]}, n_items], got shape {tuple(s.shape)}")
-    if not s.is_floating_point():
-        raise ScoreError(f"{name}: scores must be floating point, got {s.dtype} (shape {tuple(s.shape)})")
-    if not bool(torch.isfinite(s).all()):
-        bad = (~torch.isfinite(s)).nonzero()[0].tolist()
-        raise ScoreError(f"{name}: score[{bad[0]}, {bad[1]}] is {s[bad[0], bad[1]].item()}; scores must be finite")
-    target_score = s.gather(1, t[:, None])
-    greater = (s > target_score).sum(1)
-    equal = (s == target_score).sum(1) - 1
+    """(greater, equal): int64[B] counts of other items scoring above / the same as the target.
+
+    On the CPU the counting runs in numpy, whose boolean row sums are about ten times faster
+    than torch's here; on a GPU it stays in torch, on the scores' device.
+    """
+    n_cases = len(targets)
+    shape = tuple(scores.shape)
+    if len(shape) != 2 or shape[0] != n_cases:
+        raise ScoreError(f"{name}: scores must be float[{n_cases}, n_items], got shape {shape}")
+    is_float = scores.is_floating_point() if isinstance(scores, torch.Tensor) else np.issubdtype(scores.dtype, np.floating)
+    if not is_float:
+        raise ScoreError(f"{name}: scores must be floating point, got {scores.dtype} (shape {shape})")
+    if isinstance(scores, torch.Tensor) and scores.device.type != "cpu":
+        return _tie_counts_torch(scores, targets, name)
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach()
+        scores = (scores if scores.dtype in (torch.float32, torch.float64) else scores.float()).numpy()
+    targets = np.asarray(targets.cpu() if isinstance(targets, torch.Tensor) else targets, dtype=np.int64)
+    if not (np.isfinite(scores.max()) and np.isfinite(scores.min())):  # max and min propagate NaN
+        _raise_not_finite(np.argwhere(~np.isfinite(scores))[0], scores, name)
+    target_score = scores[np.arange(n_cases), targets][:, None]
+    greater = np.count_nonzero(scores > target_score, axis=1)
+    equal = np.count_nonzero(scores == target_score, axis=1) - 1
+    return greater.astype(np.int64), equal.astype(np.int64)
+
+
+def _tie_counts_torch(scores: torch.Tensor, targets: np.ndarray | torch.Tensor, name: str) -> tuple[np.ndarray, np.ndarray]:
+    t = torch.as_tensor(targets, device=scores.device, dtype=torch.int64)
+    low, high = torch.aminmax(scores)
+    if not (torch.isfinite(low) and torch.isfinite(high)):
+        _raise_not_finite((~torch.isfinite(scores)).nonzero()[0].tolist(), scores, name)
+    target_score = scores.gather(1, t[:, None])
+    greater = (scores > target_score).sum(1)
+    equal = (scores == target_score).sum(1) - 1
     return greater.cpu().numpy(), equal.cpu().numpy()
+
+
+def _raise_not_finite(where: Sequence[int], scores: np.ndarray | torch.Tensor, name: str) -> None:
+    row, col = int(where[0]), int(where[1])
+    value = float(scores[row, col])
+    raise ScoreError(f"{name}: score[{row}, {col}] is {value}; scores must be finite")
 
 
 def ranks_from_counts(greater: np.ndarray, equal: np.ndarray, ties: str = "conservative") -> np.ndarray:

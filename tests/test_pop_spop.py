@@ -31,10 +31,21 @@ def test_pop_scores_are_training_click_counts():
 
 
 def test_spop_scores_session_counts_plus_popularity_tiebreak():
-    # tie-breaker (count + 1) / (max + 2) = [2/6, 5/6, 3/6, 1/6]
+    # counts [1, 4, 2, 0] have dense ranks [1, 3, 2, 0] of 4 distinct: tie-breaker (rank + 1) / 5
     scores = as_numpy(SPop().fit(toy_split(), seed=0).score(batch([3, 0, 3], [2])))
-    np.testing.assert_allclose(scores[0], [1 + 2 / 6, 5 / 6, 3 / 6, 2 + 1 / 6])
-    np.testing.assert_allclose(scores[1], [2 / 6, 5 / 6, 1 + 3 / 6, 1 / 6])
+    np.testing.assert_allclose(scores[0], [1 + 2 / 5, 4 / 5, 3 / 5, 2 + 1 / 5], rtol=1e-6)
+    np.testing.assert_allclose(scores[1], [2 / 5, 4 / 5, 1 + 3 / 5, 1 / 5], rtol=1e-6)
+
+
+def test_spop_keeps_popularity_order_inside_long_sessions():
+    # 300 distinct counts and 100 clicks on each of two items: 1 is more popular than 0
+    lists = [[i] * (i + 1) + [i] for i in range(300)]
+    split = Split("many", Sessions.from_lists(lists), Sessions.from_lists([[0, 1]]), 300, np.arange(300))
+    rec = SPop().fit(split, seed=0)
+    scores = rec.score(batch([0] * 100 + [1] * 100))
+    assert scores.dtype == np.float32 and scores[0, 1] > scores[0, 0] > scores[0, 299]
+    rec.step_ = 1e-7  # steps float32 cannot resolve at 200: the scores switch to float64
+    assert rec.score(batch([0] * 100 + [1] * 100)).dtype == np.float64
 
 
 def test_spop_session_items_outrank_every_other_item():
