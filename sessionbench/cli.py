@@ -16,11 +16,14 @@ from sessionbench.data.datasets import split_name
 from sessionbench.evaluation import TIE_MODES
 from sessionbench.harness import plan, run_jobs
 from sessionbench.registry import UnknownRecommender, builtin_names, registered, resolve
-from sessionbench.tables import write_tables
+from sessionbench.tables import SUITES, write_tables
 
 __all__ = ["main", "parser"]
 
 log = logging.getLogger("sessionbench")
+
+#: The built-in model whose attention heatmap --attention-figure copies.
+_ATTENTION_METHOD = "narm"
 
 
 class UsageError(Exception):
@@ -46,13 +49,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="METHOD.PARAM=VALUE",
                    help="override a hyperparameter, repeatable; VALUE is read as JSON when it parses, else as a string (default: the paper's settings)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where torch models train and score; auto picks cuda when available (default: auto)")
+    p.add_argument("--suite", default="main", choices=tuple(SUITES),
+                   help="what to run and render: main = Tables 1, 3, 5; ablations = Tables 2, 4 (NARM variants at hidden size 50 and 100); paper = everything plus Figures 5 and 6 (default: main)")
     p.add_argument("--jobs", type=int, default=1, help="jobs run in parallel processes via joblib; torch threads are split between them (default: 1)")
+    p.add_argument("--backend", default="loky", choices=("loky", "dask", "ray"),
+                   help="where parallel jobs run: loky = local processes; dask or ray = an existing cluster (see --cluster), through joblib's backend for it (default: loky)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="address of the dask scheduler (tcp://host:port) or ray head (host:port) for --backend dask/ray; the workers must share the results directory (default: none)")
     p.add_argument("--ties", default="conservative", choices=TIE_MODES,
                    help="tie mode of the tables: conservative counts items scoring the same as the target ahead of it (default: conservative)")
     p.add_argument("--results-dir", default="results", type=Path, help="where raw results and tables go (default: results)")
     p.add_argument("--force", action="store_true", help="rerun jobs whose result exists (default: reuse them)")
     p.add_argument("--tables-only", action="store_true", help="only regenerate the markdown from saved raw results, no training")
     p.add_argument("--quick", action="store_true", help="smoke run: each method's quick settings (e.g. one epoch); results are stored under their own hyperparameter hash")
+    p.add_argument("--attention-figure", type=Path, default=None, metavar="PNG",
+                   help="also copy NARM's attention heatmap (the paper's Figure 6) of this run to PNG; runs narm if it is not among the methods (default: none)")
     p.add_argument("--list", action="store_true", help="list datasets and registered methods, then exit")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -91,7 +102,10 @@ def _methods(args: argparse.Namespace) -> list[str]:
     if args.methods:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     else:
-        methods = [m for m in builtin_names() if _in_suite(m, "main")]
+        wanted = ("main", "ablations") if args.suite == "paper" else (args.suite,)
+        methods = [m for m in builtin_names() if any(_in_suite(m, w) for w in wanted)]
+    if args.attention_figure is not None and _ATTENTION_METHOD not in methods:
+        methods.append(_ATTENTION_METHOD)
     methods += args.recommender
     known = registered()
     for m in methods:
@@ -171,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
     name = split_name(args.dataset, **options)
     _check_writable(args.results_dir)
     if args.tables_only:
-        path = write_tables(args.results_dir, name, args.ties)
+        path = write_tables(args.results_dir, name, args.ties, args.suite)
         log.info("wrote %s", path)
         return 0
     methods = _methods(args)
@@ -184,10 +198,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
     device = _device(args.device)
-    jobs = plan([args.dataset], methods, seeds, overrides, args.data_dir, options)
+    suite = None if args.suite == "main" else args.suite
+    jobs = plan([args.dataset], methods, seeds, overrides, args.data_dir, options, suite=suite)
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    with logging_redirect_tqdm():
+    with logging_redirect_tqdm(), _cluster(args.backend, args.cluster, args.jobs):
         outcomes = run_jobs(
             jobs,
             results_dir=args.results_dir,
@@ -195,13 +210,69 @@ def _run(args: argparse.Namespace) -> int:
             ties=args.ties,
             force=args.force,
             n_jobs=args.jobs,
+            backend=args.backend,
             progress=not args.no_progress,
             quick=args.quick,
         )
-    path = write_tables(args.results_dir, name, args.ties)
+    path = write_tables(args.results_dir, name, args.ties, args.suite)
+    if args.attention_figure is not None:
+        _copy_attention_figure(outcomes, args.attention_figure)
+    _summary(outcomes, path)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _summary(outcomes: Sequence[Any], path: Path) -> None:
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "reused", "failed")}
     log.info("summary: %d ran, %d reused, %d failed; tables in %s", counts["ran"], counts["reused"], counts["failed"], path)
+    for status in ("ran", "reused", "failed"):
+        for o in outcomes:
+            if o.status == status:
+                log.info("  %s", o.summary())
+
+
+def _copy_attention_figure(outcomes: Sequence[Any], target: Path) -> None:
+    import shutil
+
     for o in outcomes:
-        if o.status == "failed":
-            log.info("  failed: %s", o.summary())
-    return 1 if counts["failed"] else 0
+        figure = (o.result or {}).get("attention_figure")
+        if o.job.method == _ATTENTION_METHOD and figure:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(o.path.parent / figure, target)
+            log.info("attention figure: %s", target)
+            return
+    raise UsageError(f"--attention-figure: no {_ATTENTION_METHOD} run of this invocation drew one")
+
+
+class _cluster:  # noqa: N801 - used as a context manager, like contextlib's
+    """Connects to a dask or ray cluster for the duration of the run (joblib finds it there)."""
+
+    def __init__(self, backend: str, address: str | None, n_jobs: int) -> None:
+        self.backend, self.address, self.n_jobs = backend, address, n_jobs
+        self.client: Any = None
+
+    def __enter__(self) -> _cluster:
+        if self.backend == "loky":
+            return self
+        if self.n_jobs < 2:
+            raise UsageError(f"--backend {self.backend} needs --jobs 2 or more")
+        try:
+            if self.backend == "dask":
+                from distributed import Client
+
+                self.client = Client(self.address) if self.address else Client(processes=True)
+            else:
+                import ray
+                from ray.util.joblib import register_ray
+
+                register_ray()
+                ray.init(address=self.address) if self.address else ray.init()
+                self.client = ray
+        except ImportError as e:
+            raise UsageError(f"--backend {self.backend} needs the optional extra: pip install 'sessionbench[{self.backend}]' ({e.name} missing)") from e
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.backend == "dask" and self.client is not None:
+            self.client.close()
+        elif self.backend == "ray" and self.client is not None:
+            self.client.shutdown()

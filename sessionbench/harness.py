@@ -60,6 +60,7 @@ class Job:
     seed: int = 0
     data_dir: str | None = None
     data_options: dict[str, Any] = field(default_factory=dict)
+    variant: str | None = None  # the suite whose hyperparameter settings produced `params`
 
     def describe(self) -> str:
         extra = "".join(f" {k}={v}" for k, v in self.params.items())
@@ -95,15 +96,32 @@ def plan(
     params: dict[str, dict[str, Any]] | None = None,
     data_dir: str | None = None,
     data_options: dict[str, Any] | None = None,
+    suite: str | None = None,
 ) -> list[Job]:
-    """Every (dataset, method, seed) combination, with per-method hyperparameter overrides."""
+    """Every (dataset, method, hyperparameter setting, seed) combination.
+
+    A method's settings are its defaults plus those its class lists in ``suite_params`` for the
+    suite (e.g. NARM at hidden size 50 and 100 for the ablations; the ``paper`` suite is main
+    and ablations together); ``params`` overrides apply on top. A setting that differs from the
+    defaults is marked with its suite (``Job.variant``), which keeps it out of Table 3.
+    """
     params = params or {}
-    return [
-        Job(d, m, dict(params.get(m, {})), s, data_dir, dict(data_options or {}))
-        for d in datasets
-        for m in methods
-        for s in seeds
-    ]
+    suites = ("main", "ablations") if suite == "paper" else (suite or "main",)
+    jobs = []
+    for method in methods:
+        cls = resolve(method)
+        overrides = params.get(method, {})
+        defaults = cls(**overrides).get_params()
+        settings: dict[str, tuple[dict[str, Any], str | None]] = {}
+        for name in suites:
+            for setting in cls.suite_params.get(name) or [{}]:
+                merged = {**setting, **overrides}
+                full = cls(**merged).get_params()
+                key = json.dumps(full, sort_keys=True, default=str)
+                settings.setdefault(key, (merged, None if full == defaults else name))
+        for merged, variant in settings.values():
+            jobs += [Job(d, method, merged, s, data_dir, dict(data_options or {}), variant) for d in datasets for s in seeds]
+    return jobs
 
 
 def params_hash(params: dict[str, Any]) -> str:
@@ -150,7 +168,8 @@ def run_jobs(
     from joblib import Parallel, delayed, parallel_config
 
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
-    with parallel_config(backend=backend or "loky", n_jobs=n_jobs):
+    # dask and ray take their workers' threads from the cluster's own configuration
+    with parallel_config(backend=backend or "loky", n_jobs=n_jobs if backend in (None, "loky") else -1):
         results: Iterator[JobOutcome] = Parallel(return_as="generator")(
             delayed(_run_in_worker)(job, threads, kwargs) for job in jobs
         )
@@ -228,6 +247,7 @@ def _fit_and_evaluate(
         started = time.perf_counter()
         evaluation = evaluate(recommender, split.test, n_items=split.n_items, ties=ties, progress=progress)
         evaluate_seconds = time.perf_counter() - started
+    figure = _attention_figure(recommender, split, stem_dir / f"{stem}-attention.png")
     ranks_name = f"{stem}.npz"
     buffer = _npz_bytes(greater=evaluation.greater, equal=evaluation.equal, prefix_lengths=evaluation.prefix_lengths)
     _atomic_write(stem_dir / ranks_name, buffer)
@@ -242,6 +262,9 @@ def _fit_and_evaluate(
         "method": method,
         "class": f"{cls.__module__}:{cls.__qualname__}",
         "paper_row": cls.paper_row,
+        "paper_tables": dict(cls.paper_tables),
+        "suites": list(cls.suites),
+        "variant": job.variant,
         "params": recommender.get_params(),
         "params_hash": params_hash(recommender.get_params()),
         "seed": job.seed,
@@ -258,7 +281,21 @@ def _fit_and_evaluate(
         "versions": versions(),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "ranks_file": ranks_name,
+        "attention_figure": figure,
     }
+
+
+def _attention_figure(recommender: Recommender, split: Split, path: Path) -> str | None:
+    """Draw the model's attention figure if it has one (NARM's Figure 6); the file name or None."""
+    if type(recommender).attention_figure is Recommender.attention_figure:
+        return None
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    try:
+        recommender.attention_figure(split, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.name
 
 
 def _dataset_info(split: Split) -> dict[str, Any]:

@@ -14,7 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BASELINE_ROWS", "PROPOSED_ROW", "ROWS", "TABLE1", "TABLE2", "TABLE4", "TABLE5", "Reference", "reference_for"]
+__all__ = [
+    "BASELINE_ROWS",
+    "PROPOSED_ROW",
+    "ROWS",
+    "TABLE1",
+    "TABLE2",
+    "TABLE4",
+    "TABLE5",
+    "Reference",
+    "ablations_published",
+    "reference_for",
+]
 
 #: Table 3's rows in the paper's order; the last is the proposed model.
 ROWS = ("POP", "S-POP", "Item-KNN", "BPR-MF", "FPMC", "GRU-Rec", "Improved GRU-Rec", "NARM")
@@ -71,6 +82,11 @@ _REFERENCES = {
 def reference_for(dataset: str, order: str | None) -> Reference | None:
     """The published numbers that match a dataset and its click order, if any."""
     return _REFERENCES.get((dataset, order or "file"))
+
+
+def ablations_published(dataset: str, order: str | None) -> bool:
+    """Whether the paper's Tables 2 and 4 apply: its own datasets, with the click order it used."""
+    return (dataset, order or "file") in (("yoochoose-1-64", "file"), ("yoochoose-1-4", "file"), ("diginetica", "file"))
 
 
 #: Table 2 (decoders), (Recall@20, MRR@20).

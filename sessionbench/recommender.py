@@ -107,6 +107,14 @@ class Recommender(ABC):
     #: Hyperparameters for a smoke run (``--quick``), e.g. ``{"epochs": 1}``.
     quick_params: ClassVar[dict[str, Any]] = {}
 
+    #: Hyperparameter settings a suite runs, e.g. ``{"ablations": [{"hidden_size": 50},
+    #: {"hidden_size": 100}]}`` (a suite not listed runs the defaults once).
+    suite_params: ClassVar[dict[str, list[dict[str, Any]]]] = {}
+
+    #: Rows of the paper's ablation tables this method fills, e.g. ``{"table2": "bi-linear",
+    #: "table4": "hybrid"}`` (Table 4's column is the ``hidden_size`` hyperparameter).
+    paper_tables: ClassVar[dict[str, str]] = {}
+
     #: Device the fitted model scores on ("cpu" unless ``fit`` chose otherwise).
     device: str = "cpu"
 
