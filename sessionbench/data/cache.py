@@ -87,15 +87,20 @@ def save_cached(split: Split, key: str, directory: Path | None = None) -> Path |
                 arrays[f"{part}.{field}"] = getattr(sessions, field)
     meta = {"name": split.name, "n_items": split.n_items, "info": split.info}
     arrays["meta"] = np.array(json.dumps(meta, default=str))
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
         os.replace(tmp, path)
+        tmp = None
     except OSError as e:
         warnings.warn(f"could not write the split cache {path} ({e}); set SESSIONBENCH_CACHE to a writable directory", stacklevel=2)
         return None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return path
 
 
