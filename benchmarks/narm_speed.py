@@ -1,0 +1,261 @@
+"""How fast NARM trains on CPU at DIGINETICA scale, what each speed-up buys, and RecBole's NARM
+side by side.
+
+Run it alone on the machine (under the CPU lock here)::
+
+    flock /tmp/sessionbench-cpu.lock .venv/bin/python benchmarks/narm_speed.py
+    flock /tmp/sessionbench-cpu.lock .venv/bin/python benchmarks/narm_speed.py --epoch
+    flock /tmp/sessionbench-cpu.lock .venv/bin/python benchmarks/narm_speed.py --recbole-python /work/peers/venv/bin/python --recbole-dir /work/peers
+
+Sections (each prints its figures):
+
+1. ``matmul``: the three products of the scoring step, [512 x 50] x [50 x n_items] and the two
+   of its gradient, as plain ``torch.mm`` with a preallocated output: GFLOP/s this machine gives.
+2. ``loss``: scoring + softmax cross-entropy, forward and backward: ``F.cross_entropy`` on the
+   full logits (fp32, and under bf16 autocast) against our chunked fused loss; achieved GFLOP/s
+   of the three scoring matmuls (6 B D n FLOP per step).
+3. ``step``: a whole training step (embedding, GRU, attention, loss, Adam) on the same real
+   batches, with each speed-up added in turn: sequences per second.
+4. ``--epoch``: one full epoch through ``NARM.fit`` (seconds, sequences per second, validation
+   seconds).
+5. ``--recbole-python``: RecBole 1.2.1's NARM (paper hyperparameters) for the same number of
+   batches of the same data, in its own virtual environment, against ours with the same threads.
+
+Timings are the minimum over repetitions (robust to other processes); the 1-minute load average
+is printed so that a busy machine shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from narm.model import NARMModule, softmax_cross_entropy
+from narm.recommender import NARM, _Cases
+from sessionbench.data import Split, load_dataset
+from sessionbench.training import generators
+
+
+def _best(fn: Callable[[], object], reps: int, warm: int = 1) -> float:
+    for _ in range(warm):
+        fn()
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def _load() -> str:
+    return f"load average {os.getloadavg()[0]:.2f}"
+
+
+def matmul_section(n_items: int, batch: int, dim: int, reps: int) -> float:
+    gen = torch.Generator().manual_seed(0)
+    items, query = torch.randn(n_items, dim, generator=gen), torch.randn(batch, dim, generator=gen)
+    grad = torch.randn(batch, n_items, generator=gen)
+    out_logits, out_q, out_items = torch.empty(batch, n_items), torch.empty(batch, dim), torch.empty(n_items, dim)
+    flop = 2 * batch * dim * n_items
+    print(f"\n[matmul] plain torch.mm, preallocated outputs, {flop / 1e9:.2f} GFLOP each ({_load()})")
+    best = 0.0
+    for name, fn in (
+        (f"logits  [{batch}x{dim}] x [{dim}x{n_items}]", lambda: torch.mm(query, items.T, out=out_logits)),
+        (f"d query [{batch}x{n_items}] x [{n_items}x{dim}]", lambda: torch.mm(grad, items, out=out_q)),
+        (f"d items [{n_items}x{batch}] x [{batch}x{dim}]", lambda: torch.mm(grad.T, query, out=out_items)),
+    ):
+        seconds = _best(fn, reps)
+        best = max(best, flop / seconds / 1e9)
+        print(f"  {name}: {seconds * 1e3:7.1f} ms  {flop / seconds / 1e9:6.1f} GFLOP/s")
+    return best
+
+
+def loss_section(n_items: int, batch: int, dim: int, reps: int) -> None:
+    gen = torch.Generator().manual_seed(1)
+    items = (0.1 * torch.randn(n_items, dim, generator=gen)).requires_grad_()
+    query = torch.randn(batch, dim, generator=gen, requires_grad=True)
+    targets = torch.randint(0, n_items, (batch,), generator=gen)
+    flop = 3 * 2 * batch * dim * n_items
+    print(f"\n[loss] scoring + softmax cross-entropy, forward + backward ({_load()})")
+
+    def plain() -> None:
+        F.cross_entropy(query @ items.T, targets).backward()
+
+    def bf16() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            F.cross_entropy(query @ items.T, targets).backward()
+
+    rows = [("F.cross_entropy, fp32", plain, reps), ("F.cross_entropy, bf16 autocast", bf16, max(2, reps // 3))]
+    rows += [(f"fused, chunks of {c} rows", lambda c=c: softmax_cross_entropy(query, items, targets, c).backward(), reps) for c in (32, 64, 128, 512)]
+    for name, fn, r in rows:
+        seconds = _best(fn, r)
+        print(f"  {name:32s}: {seconds * 1e3:7.1f} ms  {flop / seconds / 1e9:6.1f} GFLOP/s of scoring matmuls")
+
+
+def _steps(split: Split, batch_size: int, n_batches: int, seed: int = 0) -> tuple[_Cases, list[torch.Tensor]]:
+    rng, _ = generators(seed)
+    cases = _Cases(split.train, *split.train.prefix_cases(), 19, "last")
+    order = torch.from_numpy(rng.permutation(len(cases)))
+    return cases, [order[i * batch_size : (i + 1) * batch_size] for i in range(n_batches)]
+
+
+def step_section(split: Split, batch_size: int, n_batches: int) -> None:
+    cases, batches = _steps(split, batch_size, n_batches)
+    print(f"\n[step] full training steps on {n_batches} real batches of {batch_size} ({_load()})")
+    configs = [
+        ("padded GRU, F.cross_entropy, Adam (for-loop)", dict(packed=False, fused_loss=False, adam={"foreach": False})),
+        ("+ packed GRU", dict(packed=True, fused_loss=False, adam={"foreach": False})),
+        ("+ fused chunked loss", dict(packed=True, fused_loss=True, adam={"foreach": False})),
+        ("+ fused Adam (what NARM uses)", dict(packed=True, fused_loss=True, adam={"fused": True})),
+    ]
+    for name, cfg in configs:
+        module = NARMModule(split.n_items, generator=torch.Generator().manual_seed(0))
+        module.train()
+        optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, **cfg["adam"])
+        gen = torch.Generator().manual_seed(0)
+
+        def step(index: torch.Tensor) -> None:
+            items, lengths, targets = cases.batch(index, torch.device("cpu"))
+            optimizer.zero_grad(set_to_none=True)
+            context, _ = module.encode(items, lengths, gen, packed=cfg["packed"])
+            if cfg["fused_loss"]:
+                loss = softmax_cross_entropy(module.query(context), module.item_embeddings, targets)
+            else:
+                loss = F.cross_entropy(module.scores(context), targets)
+            loss.backward()
+            optimizer.step()
+
+        step(batches[0])
+        started = time.perf_counter()
+        for index in batches:
+            step(index)
+        seconds = (time.perf_counter() - started) / n_batches
+        print(f"  {name:46s}: {seconds * 1e3:7.1f} ms/batch  {batch_size / seconds:7.0f} sequences/s")
+
+
+def epoch_section(split: Split) -> None:
+    print(f"\n[epoch] one epoch of NARM.fit on {split.train.n_prefixes} training sequences ({_load()})")
+    started = time.perf_counter()
+    rec = NARM(epochs=1).fit(split, seed=0, progress=False)
+    total = time.perf_counter() - started
+    epoch = rec.history_[0].seconds
+    n_train = round(0.9 * split.train.n_prefixes)
+    print(f"  epoch {epoch:.1f} s ({n_train / epoch:.0f} sequences/s), fit incl. data and validation {total:.1f} s, validation Recall@20 {rec.history_[0].validation:.4f}")
+
+
+_RECBOLE_DRIVER = r"""
+import itertools, json, sys, time
+sys.path.insert(0, sys.argv[1])
+n_batches = int(sys.argv[2])
+import recbole_runner
+from recbole.trainer import trainer as rb_trainer
+
+class _Limited:
+    def __init__(self, loader, n): self.loader, self.n = loader, n
+    def __iter__(self): return itertools.islice(iter(self.loader), self.n)
+    def __len__(self): return min(self.n, len(self.loader))
+    def __getattr__(self, key): return getattr(self.loader, key)
+
+_orig = rb_trainer.Trainer._train_epoch
+def _timed(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+    import torch
+    _orig(self, _Limited(train_data, 1), epoch_idx, loss_func, show_progress)  # warm-up batch
+    started = time.perf_counter()
+    _orig(self, _Limited(train_data, n_batches), epoch_idx, loss_func, show_progress)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"batches": n_batches, "seconds": seconds, "threads": torch.get_num_threads(), "max_len": self.config["MAX_ITEM_LIST_LENGTH"]}), flush=True)
+    import os; os._exit(0)
+rb_trainer.Trainer._train_epoch = _timed
+recbole_runner.main(sys.argv[3:])
+"""
+
+
+def _write_sessions(sessions, path: Path) -> None:
+    with open(path, "w") as f:
+        for s in range(len(sessions)):
+            f.write(" ".join(str(i + 1) for i in sessions[s]) + "\n")
+
+
+def recbole_section(split: Split, python: str, peers: str, n_batches: int, threads: int, max_lens: list[int]) -> None:
+    print(f"\n[recbole] RecBole 1.2.1 NARM vs ours, {n_batches} batches of 512, {threads} threads ({_load()})")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        _write_sessions(split.train, tmp_path / "train.txt")
+        _write_sessions(split.test, tmp_path / "test.txt")
+        (tmp_path / "driver.py").write_text(_RECBOLE_DRIVER)
+        theirs = {}
+        for max_len in max_lens:
+            cmd = [python, str(tmp_path / "driver.py"), peers, str(n_batches), "--model", "NARM", "--train", str(tmp_path / "train.txt"),
+                   "--test", str(tmp_path / "test.txt"), "--epochs", "1", "--threads", str(threads), "--max-len", str(max_len),
+                   "--workdir", str(tmp_path / f"rb{max_len}"), "--quiet"]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+            if not lines:
+                print(f"  RecBole failed (max_len {max_len}):\n{out.stderr[-3000:]}")
+                continue
+            theirs[max_len] = json.loads(lines[-1])
+            r = theirs[max_len]
+            print(f"  RecBole NARM, prefixes padded to {max_len}: {r['seconds'] / n_batches * 1e3:7.1f} ms/batch  {512 * n_batches / r['seconds']:7.0f} sequences/s")
+    torch.set_num_threads(threads)
+    cases, batches = _steps(split, 512, n_batches + 1)
+    rec = NARM()
+    rec.n_items_ = split.n_items
+    rec.module_ = rec._new_module(split.n_items, torch.Generator().manual_seed(0))
+    optimizer = torch.optim.Adam(rec.module_.parameters(), lr=1e-3, fused=True)
+    gen = torch.Generator().manual_seed(0)
+    rec.module_.train()
+    rec._step(optimizer, *cases.batch(batches[0], torch.device("cpu")), gen)
+    started = time.perf_counter()
+    for index in batches[1:]:
+        rec._step(optimizer, *cases.batch(index, torch.device("cpu")), gen)
+    ours = time.perf_counter() - started
+    print(f"  ours (sessionbench NARM, last 19 clicks):       {ours / n_batches * 1e3:7.1f} ms/batch  {512 * n_batches / ours:7.0f} sequences/s")
+    for max_len, r in theirs.items():
+        print(f"  speed-up over RecBole (max_len {max_len}): {r['seconds'] / ours:.2f}x")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", default="diginetica", help="synthetic preset (default: diginetica, ~720k sequences, ~43k items)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice, all cores)")
+    p.add_argument("--reps", type=int, default=5, help="repetitions of each micro-benchmark; the minimum is reported (default: 5)")
+    p.add_argument("--batches", type=int, default=30, help="training steps timed per configuration (default: 30)")
+    p.add_argument("--skip", default="", help="comma-separated sections to skip: matmul, loss, step")
+    p.add_argument("--epoch", action="store_true", help="also time one full epoch through NARM.fit")
+    p.add_argument("--recbole-python", default=None, help="python of a venv with RecBole 1.2.1 (see ../shared/peers/README.md)")
+    p.add_argument("--recbole-dir", default="/work/peers", help="folder holding recbole_runner.py (default: /work/peers)")
+    p.add_argument("--recbole-batches", type=int, default=20, help="batches timed for RecBole and ours (default: 20)")
+    p.add_argument("--recbole-max-len", default="19,50", help="RecBole's padded prefix lengths to time (default: 19,50)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    split = load_dataset("synthetic", size=args.size)
+    print(f"synthetic {args.size}: {split.train.n_prefixes} training sequences, {split.n_items} items")
+    skip = set(filter(None, args.skip.split(",")))
+    if "matmul" not in skip:
+        matmul_section(split.n_items, 512, 50, args.reps)
+    if "loss" not in skip:
+        loss_section(split.n_items, 512, 50, args.reps)
+    if "step" not in skip:
+        step_section(split, 512, args.batches)
+    if args.epoch:
+        epoch_section(split)
+    if args.recbole_python:
+        recbole_section(split, args.recbole_python, args.recbole_dir, args.recbole_batches, torch.get_num_threads(), [int(x) for x in args.recbole_max_len.split(",")])
+
+
+if __name__ == "__main__":
+    main()

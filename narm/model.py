@@ -1,0 +1,272 @@
+"""The NARM network: item embeddings, a GRU, the global and local encoders and the decoder.
+
+Li, Ren, Chen, Ren, Lian, Ma. "Neural Attentive Session-based Recommendation." CIKM 2017.
+Checked against the authors' Theano code, github.com/lijingsdu/sessionRec_NARM, ``NARM.py`` at
+commit 4db2a4404eddd65523e4b4e1d26af1eba8846dce and ``rsc2015_attention.py`` at be0d1a37cc94,
+and against RecBole's ``recbole/model/sequential_recommender/narm.py`` at f00b4071e574.
+
+Equations (numbers as in the paper):
+
+- (1)-(4) one GRU layer over the embedded clicks of the prefix (``nn.GRU``),
+- (5) global encoder: c_g = h_t, the hidden state after the last click,
+- (6) local encoder: c_l = sum_j alpha_tj h_j over the real clicks j of the prefix,
+- (7)-(8) attention: alpha_tj = q(h_t, h_j) = v^T sigmoid(A1 h_t + A2 h_j),
+- (9) hybrid: c_t = [c_g; c_l],
+- (10) bi-linear decoder: S_i = emb_i^T B c_t, sharing the item embeddings with the input,
+- (11) cross-entropy of softmax(S) against the clicked item (in ``narm/recommender.py``).
+
+Row 0 of the embedding is padding: it stays zero, gets no gradient and is never scored, so
+scores cover items 0..n_items-1 (embedding rows 1..n_items).
+
+Deviations from the paper/reference:
+
+- The GRU's gates use the logistic sigmoid of ``nn.GRU`` (the paper's eq. 2 and 4); the
+  reference code used Theano's hard sigmoid, in the GRU and in the attention (eq. 8).
+- ``nn.GRU`` has two bias vectors (input and recurrent) where the code has one; both start at 0.
+- Attention weights are left unnormalised by default, as eq. 7-8 and RecBole; the reference
+  code applies a softmax over the real positions (``attention_norm="softmax"`` reproduces it).
+- The code's dropout scales at test time (non-inverted); ours scales at training time (inverted),
+  which is the same in expectation. Dropout masks come from an explicit generator (SPEC 7).
+- Initialisation follows the reference code (N(0, 2/fan) weights, orthogonal recurrent
+  matrices, zero biases) with the fan taken as the code takes it; nothing in the paper says.
+- The reference code also ranks the padding row (item id 0); here it is never scored.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+__all__ = ["ATTENTION_NORMS", "DECODERS", "ENCODERS", "NARMModule", "softmax_cross_entropy"]
+
+ENCODERS = ("hybrid", "global", "local")
+DECODERS = ("bilinear", "fc")
+ATTENTION_NORMS = ("none", "softmax")
+
+
+def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout whose mask is drawn from ``generator`` (``F.dropout`` takes none)."""
+    if p == 0.0:
+        return x
+    # rand >= p is 1.0 with probability 1 - p (faster on CPU than bernoulli_ with a generator)
+    keep = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device).ge_(p)
+    return x * keep.mul_(1.0 / (1.0 - p))
+
+
+class NARMModule(nn.Module):
+    """NARM and its ablations (paper Tables 2 and 4) as one module.
+
+    Args:
+        n_items: Number of items scored; the embedding has ``n_items + 1`` rows (row 0 = padding).
+        embedding_size: Item embedding size (paper section 4.4: 50).
+        hidden_size: GRU units (section 4.4: 100; Table 4 also uses 50).
+        encoder: "hybrid" (c_t = [c_g; c_l], eq. 9), "global" (c_t = c_g, eq. 5) or "local"
+            (c_t = c_l, eq. 6; h_t still queries the attention but has no direct path).
+        decoder: "bilinear" (eq. 10, item embeddings shared) or "fc" (a fully connected layer
+            U c_t + b over all items, Table 2's alternative).
+        attention_norm: "none" (alpha as eq. 7 gives it) or "softmax" (the reference code).
+        embedding_dropout: Dropout between the embeddings and the GRU (section 4.4: 25%).
+        context_dropout: Dropout on c_t before the decoder (section 4.4: 50%).
+        generator: Draws the initial weights (SPEC 7); None uses torch's default generator.
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        embedding_size: int = 50,
+        hidden_size: int = 100,
+        encoder: str = "hybrid",
+        decoder: str = "bilinear",
+        attention_norm: str = "none",
+        embedding_dropout: float = 0.25,
+        context_dropout: float = 0.5,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        for value, allowed, what in ((encoder, ENCODERS, "encoder"), (decoder, DECODERS, "decoder"), (attention_norm, ATTENTION_NORMS, "attention_norm")):
+            if value not in allowed:
+                raise ValueError(f"NARMModule: {what} must be one of {', '.join(allowed)}, got {value!r}")
+        self.n_items, self.encoder, self.decoder, self.attention_norm = n_items, encoder, decoder, attention_norm
+        self.embedding_dropout, self.context_dropout = embedding_dropout, context_dropout
+        self.embedding = nn.Embedding(n_items + 1, embedding_size, padding_idx=0)
+        self.gru = nn.GRU(embedding_size, hidden_size, batch_first=True)
+        if encoder != "global":
+            self.a1 = nn.Linear(hidden_size, hidden_size, bias=False)  # A1 of eq. 8, applied to h_t
+            self.a2 = nn.Linear(hidden_size, hidden_size, bias=False)  # A2 of eq. 8, applied to h_j
+            self.v = nn.Linear(hidden_size, 1, bias=False)  # v of eq. 8
+        context = 2 * hidden_size if encoder == "hybrid" else hidden_size
+        if decoder == "bilinear":
+            self.B = nn.Linear(context, embedding_size, bias=False)  # B of eq. 10: |D| x |H|
+        else:
+            self.fc = nn.Linear(context, n_items)
+        self._init_like_reference(generator)
+
+    @torch.no_grad()
+    def _init_like_reference(self, generator: torch.Generator | None) -> None:
+        """The reference code's ``init_weights``: N(0, sqrt(2 / rows)) for a matrix stored as
+        rows x columns in its (input x output) convention, orthogonal recurrent weights, zero
+        biases."""
+
+        def normal(weight: torch.Tensor, fan: int) -> None:
+            weight.normal_(0.0, math.sqrt(2.0 / fan), generator=generator)
+
+        emb = self.embedding.weight
+        normal(emb, emb.shape[0])  # Wemb: (n_items, dim_proj) -> fan = n_items
+        emb[0].zero_()
+        hidden = self.gru.hidden_size
+        normal(self.gru.weight_ih_l0, self.gru.input_size)  # Wxrz: (dim_proj, 3 hidden)
+        for gate in range(3):  # Urz and Uh: one orthogonal matrix per gate
+            nn.init.orthogonal_(self.gru.weight_hh_l0[gate * hidden : (gate + 1) * hidden], generator=generator)
+        self.gru.bias_ih_l0.zero_()
+        self.gru.bias_hh_l0.zero_()
+        if self.encoder != "global":
+            normal(self.a1.weight, hidden)
+            normal(self.a2.weight, hidden)
+            normal(self.v.weight, 1)  # bl_vector: (1, hidden)
+        if self.decoder == "bilinear":
+            normal(self.B.weight, self.B.out_features)  # bili: (dim_proj, 2 hidden)
+        else:
+            normal(self.fc.weight, self.fc.in_features)  # U: (2 hidden, n_items)
+            self.fc.bias.zero_()
+
+    def _gru(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool) -> torch.Tensor:
+        """Hidden states of eq. 1-4 at every position: float[B, L, H] (padding positions hold
+        arbitrary values and are masked by the callers)."""
+        if not packed:
+            return self.gru(x)[0]
+        seq = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(self.gru(seq)[0], batch_first=True, total_length=x.shape[1])[0]
+
+    def attention_weights(self, states: torch.Tensor, last: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """alpha_tj of eq. 7-8 for every position j: float[B, L], exactly 0 on padding.
+
+        Args:
+            states: float[B, L, H] hidden states h_j.
+            last: float[B, H] the last real hidden state h_t.
+            mask: bool[B, L] True at real clicks.
+        """
+        # paper eq. 8: q(h_t, h_j) = v^T sigma(A1 h_t + A2 h_j)
+        energy = self.v(torch.sigmoid(self.a1(last)[:, None, :] + self.a2(states))).squeeze(-1)
+        if self.attention_norm == "softmax":  # the reference code: a softmax over the real positions
+            return torch.softmax(energy.masked_fill(~mask, -math.inf), dim=1)
+        return energy.masked_fill(~mask, 0.0)  # paper eq. 7: alpha_tj = q(h_t, h_j), real j only
+
+    def encode(
+        self,
+        items: torch.Tensor,
+        lengths: torch.Tensor,
+        generator: torch.Generator | None = None,
+        packed: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The session representation c_t and the attention weights.
+
+        Args:
+            items: int64[B, L] embedding rows (item index + 1), 0 = padding, left aligned.
+            lengths: int64[B] real clicks per row, >= 1.
+            generator: Draws the dropout masks in training mode.
+            packed: Run the GRU on a packed sequence (skips padding) or on the padded batch.
+
+        Returns:
+            (c_t float[B, C], alpha float[B, L] or None for the global encoder).
+        """
+        x = self.embedding(items)
+        if self.training:
+            x = _dropout(x, self.embedding_dropout, generator)
+        states = self._gru(x, lengths, packed)
+        rows = torch.arange(items.shape[0], device=items.device)
+        last = states[rows, lengths - 1]  # paper eq. 5: c_g = h_t
+        alpha = None
+        if self.encoder == "global":
+            context = last
+        else:
+            alpha = self.attention_weights(states, last, items != 0)
+            local = torch.bmm(alpha[:, None, :], states).squeeze(1)  # paper eq. 6: sum_j alpha_tj h_j
+            context = torch.cat([last, local], dim=1) if self.encoder == "hybrid" else local  # eq. 9
+        if self.training:
+            context = _dropout(context, self.context_dropout, generator)
+        return context, alpha
+
+    def query(self, context: torch.Tensor) -> torch.Tensor:
+        """B c_t of eq. 10: float[B, D], the vector every item embedding is scored against."""
+        return self.B(context)
+
+    @property
+    def item_embeddings(self) -> torch.Tensor:
+        """float[n_items, D]: the embedding rows of real items (padding row excluded), a view."""
+        return self.embedding.weight[1:]
+
+    def scores(self, context: torch.Tensor) -> torch.Tensor:
+        """S of eq. 10 (or the FC layer) for every item: float[B, n_items]."""
+        if self.decoder == "fc":
+            return self.fc(context)
+        return self.query(context) @ self.item_embeddings.T  # paper eq. 10: S_i = emb_i^T B c_t
+
+    def forward(
+        self, items: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Scores of every item after each prefix: float[B, n_items] (see :meth:`encode`)."""
+        return self.scores(self.encode(items, lengths, generator)[0])
+
+
+class _SoftmaxCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of softmax(query @ items.T) and its gradient in one pass.
+
+    The logits of all items (512 x 43k floats on DIGINETICA, 88 MB) are never held at once:
+    rows are taken ``chunk`` at a time, so that each block of logits stays in the CPU's cache
+    while it is turned into probabilities and then into both gradients, and so that the
+    allocator reuses one block instead of mapping (and page-faulting) 88 MB each step. The
+    forward pass therefore already computes the backward pass's products; backward only
+    scales them.
+    """
+
+    @staticmethod
+    def forward(ctx, query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:  # type: ignore[override]
+        n = query.shape[0]
+        grad_query = torch.empty_like(query)
+        grad_items = torch.zeros_like(items)
+        loss = query.new_zeros(())
+        for lo in range(0, n, chunk):
+            q, t = query[lo : lo + chunk], targets[lo : lo + chunk]
+            logits = q @ items.T  # paper eq. 10 for every item
+            target_logit = logits.gather(1, t[:, None])
+            top = logits.amax(dim=1, keepdim=True)
+            exp = logits.sub_(top).exp_()  # in place: one buffer for logits and exponentials
+            total = exp.sum(dim=1, keepdim=True)
+            # paper eq. 11: -log softmax(S)_target = log sum_i exp(S_i) - S_target
+            loss += (total.log() + top - target_logit).sum()
+            # d loss / d logits = softmax - one-hot; the 1 / total of the softmax is applied to
+            # the small factors instead of the big block, and the one-hot part comes below
+            inv = total.reciprocal_()
+            torch.mm(exp, items, out=grad_query[lo : lo + chunk]).mul_(inv)
+            grad_items.addmm_(exp.T, q * inv)
+        grad_query -= items[targets]
+        grad_items.index_add_(0, targets, query, alpha=-1.0)
+        ctx.save_for_backward(grad_query.div_(n), grad_items.div_(n))
+        return loss / n
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None]:  # type: ignore[override]
+        grad_query, grad_items = ctx.saved_tensors
+        return grad_query * grad, grad_items * grad, None, None
+
+
+def softmax_cross_entropy(query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    """Mean over the batch of -log softmax(query @ items.T)[target] (paper eq. 10-11).
+
+    Equals ``F.cross_entropy(query @ items.T, targets)`` (to float rounding) in value and
+    gradient, with less memory traffic; the gradient is computed during the forward pass, so
+    call it only where the loss is differentiated.
+
+    Args:
+        query: float[B, D], B c_t of eq. 10.
+        items: float[n_items, D], the item embeddings (a view of the embedding table is fine).
+        targets: int64[B] item indices.
+        chunk: Rows of logits held at once (64 x 43k floats = 11 MB fits a 32 MB L3 cache).
+
+    Returns:
+        A scalar tensor.
+    """
+    return _SoftmaxCrossEntropy.apply(query, items, targets, chunk)

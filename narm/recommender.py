@@ -1,0 +1,392 @@
+"""NARM (Li et al., CIKM 2017) as a recommender: training, validation, scoring, attention.
+
+The network is in :mod:`narm.model`; this file holds what the paper's section 4.4 says about
+training and the batch step of eq. 11: cross-entropy of the softmax over all items, Adam with
+learning rate 0.001, mini-batches of 512, up to 30 epochs, 10% of the training sequences held
+out to pick the epoch with the best validation Recall@20. Checked against the authors' code
+(github.com/lijingsdu/sessionRec_NARM ``NARM.py`` at 4db2a4404eddd65523e4b4e1d26af1eba8846dce,
+``rsc2015_attention.py`` at be0d1a37cc94) and RecBole's NARM (f00b4071e574).
+
+Registered variants: ``narm`` (hybrid encoder, bi-linear decoder), ``narm-global`` and
+``narm-local`` (Table 4's encoders), ``narm-fc`` (Table 2's fully connected decoder);
+``hidden_size`` is Table 4's d.
+
+Where the code and the paper differ, both are options (defaults follow the paper):
+
+- ``attention_norm``: "none" leaves alpha unnormalised (eq. 7), "softmax" normalises it (code).
+- ``truncate``: prefixes longer than ``max_length`` = 19 keep their "last" clicks (the paper
+  does not say which; the last clicks are what a next-click model needs) or their "first"
+  (code, in training, validation and test alike).
+- ``validation``: the "recent" 10% of the training prefixes, as whole sessions at the end of
+  the time-sorted training data, or a "random" 10% of the prefixes (code; prefixes of one
+  session then fall on both sides).
+
+Deviations from the paper/reference (see also :mod:`narm.model`):
+
+- Early stopping with ``patience`` epochs; the code effectively ran all 30 epochs (its
+  patience was 100 and counted only after epoch 10) and kept the best one, as we do.
+- Validation Recall@20 counts ties against the target; the code counted them for it (no
+  difference for float scores in practice).
+- The code's loss is -log(softmax + 1e-8); ours is the exact log-softmax cross-entropy,
+  computed chunk by chunk together with its gradient (:func:`narm.model.softmax_cross_entropy`).
+- The model is trained on the 90% left after the validation hold-out, as in the code; nothing
+  is retrained on the full training data.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from narm.model import ATTENTION_NORMS, NARMModule, softmax_cross_entropy
+from sessionbench.data import Sessions, Split
+from sessionbench.evaluation import rank_of_targets
+from sessionbench.recommender import PAD, PrefixBatch, Recommender
+from sessionbench.training import generators, holdout_recent, resolve_device, train_epochs
+
+__all__ = ["NARM", "NARMFC", "NARMGlobal", "NARMLocal", "truncate"]
+
+log = logging.getLogger(__name__)
+
+TRUNCATIONS = ("last", "first")
+VALIDATIONS = ("recent", "random")
+
+
+def truncate(batch: PrefixBatch, max_length: int, keep: str = "last") -> PrefixBatch:
+    """Cut prefixes longer than ``max_length`` to their last (or first) ``max_length`` clicks.
+
+    Args:
+        batch: Left-aligned prefixes, ``PAD`` after each row's length.
+        max_length: Clicks kept per prefix.
+        keep: "last" or "first".
+
+    Returns:
+        A batch of width <= ``max_length`` with the same targets.
+    """
+    kept = np.minimum(batch.lengths, max_length)
+    if keep == "first":
+        items = batch.items[:, :max_length].copy()
+        items[np.arange(items.shape[1])[None, :] >= kept[:, None]] = PAD
+        return PrefixBatch(items, kept, batch.targets)
+    width = int(kept.max()) if len(kept) else 0
+    cols = (batch.lengths - kept)[:, None] + np.arange(width)[None, :]
+    real = np.arange(width)[None, :] < kept[:, None]
+    items = np.where(real, np.take_along_axis(batch.items, np.minimum(cols, batch.items.shape[1] - 1), 1), PAD)
+    return PrefixBatch(items, kept, batch.targets)
+
+
+class _Cases:
+    """Training or validation prefixes held as tensors, truncated once: items int64[N, W]
+    (embedding rows, 0 = padding), lengths int64[N], targets int64[N] (item indices)."""
+
+    def __init__(self, sessions: Sessions, session: np.ndarray, length: np.ndarray, max_length: int, keep: str) -> None:
+        parts = [
+            truncate(sessions.gather_prefixes(session[lo : lo + 65536], length[lo : lo + 65536]), max_length, keep)
+            for lo in range(0, len(session), 65536)
+        ]
+        width = max(p.items.shape[1] for p in parts)
+        items = np.zeros((len(session), width), dtype=np.int64)
+        row = 0
+        for p in parts:
+            items[row : row + len(p), : p.items.shape[1]] = p.items + 1  # PAD (-1) -> row 0
+            row += len(p)
+        self.items = torch.from_numpy(items)
+        self.lengths = torch.from_numpy(np.concatenate([p.lengths for p in parts]))
+        self.targets = torch.from_numpy(np.concatenate([p.targets for p in parts]))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, index: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(items, lengths, targets) of the cases at ``index``, trimmed to their longest row."""
+        lengths = self.lengths[index]
+        items = self.items[index, : int(lengths.max())]
+        return items.to(device), lengths.to(device), self.targets[index].to(device)
+
+
+class NARM(Recommender):
+    """Neural Attentive Recommendation Machine: hybrid encoder, bi-linear decoder.
+
+    Args:
+        embedding_size: Item embedding size (section 4.4: 50).
+        hidden_size: GRU units (section 4.4: 100; Table 4's d is 50 or 100).
+        embedding_dropout: Dropout between the embeddings and the GRU (section 4.4: 25%).
+        context_dropout: Dropout between the encoder and the decoder (section 4.4: 50%).
+        learning_rate: Adam's learning rate (section 4.4: 0.001).
+        batch_size: Mini-batch size (section 4.4: 512).
+        epochs: Most epochs run (section 4.4: 30).
+        patience: Stop after this many epochs without a better validation Recall@20 (the paper
+            gives none; 3 ends DIGINETICA in about 10 epochs); None runs every epoch.
+        max_length: Clicks kept of longer prefixes, in training and scoring (the code: 19).
+        truncate: Which clicks of a longer prefix are kept: "last" or "first" (the code).
+        attention_norm: "none" (alpha unnormalised, eq. 7) or "softmax" (the code).
+        validation: Held-out prefixes: "recent" (the last sessions by time) or "random" (code).
+        validation_fraction: Share of the training prefixes held out (section 4.4: 10%).
+    """
+
+    name: ClassVar[str] = "narm"
+    paper_row: ClassVar[str | None] = "NARM"
+    suites: ClassVar[tuple[str, ...]] = ("main", "ablations")
+    quick_params: ClassVar[dict[str, Any]] = {"epochs": 1}
+    #: Encoder and decoder of this variant (see :class:`narm.model.NARMModule`).
+    encoder: ClassVar[str] = "hybrid"
+    decoder: ClassVar[str] = "bilinear"
+
+    module_: NARMModule | None = None  # the trained network (best validation epoch)
+    history_: list | None = None  # EpochLog per epoch run: loss, seconds, validation Recall@20
+    n_items_: int | None = None  # size of the item vocabulary the network scores
+
+    def __init__(
+        self,
+        embedding_size: int = 50,
+        hidden_size: int = 100,
+        embedding_dropout: float = 0.25,
+        context_dropout: float = 0.5,
+        learning_rate: float = 0.001,
+        batch_size: int = 512,
+        epochs: int = 30,
+        patience: int | None = 3,
+        max_length: int = 19,
+        truncate: str = "last",
+        attention_norm: str = "none",
+        validation: str = "recent",
+        validation_fraction: float = 0.1,
+    ) -> None:
+        for key, value in (("embedding_size", embedding_size), ("hidden_size", hidden_size), ("batch_size", batch_size), ("epochs", epochs), ("max_length", max_length)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{type(self).__name__}: {key} must be a positive integer, got {value!r}")
+        for key, value in (("embedding_dropout", embedding_dropout), ("context_dropout", context_dropout)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{type(self).__name__}: {key} must be in [0, 1), got {value!r}")
+        if not learning_rate > 0:
+            raise ValueError(f"{type(self).__name__}: learning_rate must be > 0, got {learning_rate!r}")
+        if patience is not None and (not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"{type(self).__name__}: patience must be a positive integer or None, got {patience!r}")
+        for key, value, allowed in (("truncate", truncate, TRUNCATIONS), ("attention_norm", attention_norm, ATTENTION_NORMS), ("validation", validation, VALIDATIONS)):
+            if value not in allowed:
+                raise ValueError(f"{type(self).__name__}: {key} must be one of {', '.join(allowed)}, got {value!r}")
+        if not 0.0 < validation_fraction < 1.0:
+            raise ValueError(f"{type(self).__name__}: validation_fraction must be in (0, 1), got {validation_fraction!r}")
+        self.embedding_size = embedding_size
+        self.hidden_size = hidden_size
+        self.embedding_dropout = embedding_dropout
+        self.context_dropout = context_dropout
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.max_length = max_length
+        self.truncate = truncate
+        self.attention_norm = attention_norm
+        self.validation = validation
+        self.validation_fraction = validation_fraction
+
+    # ----------------------------------------------------------------------------- training
+    def fit(self, split: Split, *, seed: int, device: str = "cpu", progress: bool = True) -> NARM:
+        self.device = str(resolve_device(device))
+        rng, gen = generators(seed, self.device)  # gen draws the dropout masks
+        init = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        train, valid = self._holdout(split.train, rng)
+        self.n_items_ = split.n_items
+        self.module_ = self._new_module(split.n_items, init).to(self.device)
+        optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate, **_adam_options(self.device))
+        desc = f"{self.name} {split.name}"
+
+        def run_epoch(epoch: int) -> float:
+            self.module_.train()
+            order = torch.from_numpy(rng.permutation(len(train)))
+            losses = []
+            for lo in tqdm(range(0, len(order), self.batch_size), desc=f"{desc} epoch {epoch + 1}", unit="batch", disable=not progress, leave=False):
+                losses.append(self._step(optimizer, *train.batch(order[lo : lo + self.batch_size], self.device), gen))
+            return float(torch.stack(losses).mean())
+
+        self.history_ = train_epochs(
+            run_epoch,
+            epochs=self.epochs,
+            module=self.module_,
+            validate=lambda: self._recall(valid),
+            patience=self.patience,
+            progress=progress,
+            desc=desc,
+        )
+        self.module_.eval()
+        return self
+
+    def _new_module(self, n_items: int, generator: torch.Generator) -> NARMModule:
+        return NARMModule(
+            n_items,
+            embedding_size=self.embedding_size,
+            hidden_size=self.hidden_size,
+            encoder=self.encoder,
+            decoder=self.decoder,
+            attention_norm=self.attention_norm,
+            embedding_dropout=self.embedding_dropout,
+            context_dropout=self.context_dropout,
+            generator=generator,
+        )
+
+    def _holdout(self, sessions: Sessions, rng: np.random.Generator) -> tuple[_Cases, _Cases]:
+        """Training and validation cases: the most recent sessions, or random prefixes."""
+        if self.validation == "recent":
+            parts = holdout_recent(sessions, self.validation_fraction)
+            return tuple(_Cases(s, *s.prefix_cases(), self.max_length, self.truncate) for s in parts)
+        session, length = sessions.prefix_cases()
+        order = rng.permutation(len(session))
+        n_valid = max(1, round(self.validation_fraction * len(session)))
+        train, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
+        return (
+            _Cases(sessions, session[train], length[train], self.max_length, self.truncate),
+            _Cases(sessions, session[valid], length[valid], self.max_length, self.truncate),
+        )
+
+    def _step(
+        self,
+        optimizer: torch.optim.Optimizer,
+        items: torch.Tensor,
+        lengths: torch.Tensor,
+        targets: torch.Tensor,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """One mini-batch: forward, the loss of eq. 11, backward, an Adam step. Returns the loss."""
+        optimizer.zero_grad(set_to_none=True)
+        context, _ = self.module_.encode(items, lengths, generator)
+        if self.decoder == "bilinear":
+            # paper eq. 10-11 fused: softmax over emb_i^T (B c_t) for all items, and its gradient
+            loss = softmax_cross_entropy(self.module_.query(context), self.module_.item_embeddings, targets)
+        else:
+            loss = torch.nn.functional.cross_entropy(self.module_.scores(context), targets)  # eq. 11
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    @torch.inference_mode()
+    def _recall(self, cases: _Cases, k: int = 20) -> float:
+        """Recall@k of the current network on held-out cases (ties count against the target)."""
+        self.module_.eval()
+        hits = 0
+        for lo in range(0, len(cases), 1024):
+            items, lengths, targets = cases.batch(torch.arange(lo, min(lo + 1024, len(cases))), self.device)
+            scores = self.module_(items, lengths)
+            hits += int((rank_of_targets(scores, targets, name=self.name) <= k).sum())
+        return hits / len(cases)
+
+    # ------------------------------------------------------------------------------ scoring
+    def _prepare(self, batch: PrefixBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Check and truncate a batch; (items as embedding rows, lengths) on the device."""
+        self._check_fitted("module_")
+        if len(batch) and (batch.items.shape[1] == 0 or int(batch.lengths.min()) < 1):
+            row = int(np.argmin(batch.lengths)) if batch.items.shape[1] else 0
+            raise ValueError(f"{type(self).__name__}: prefix {row} of the batch is empty (length 0); every prefix needs at least one click")
+        batch = truncate(batch, self.max_length, self.truncate)
+        if len(batch) and (batch.items.max() >= self.n_items_ or batch.items.min() < PAD):
+            raise ValueError(f"{type(self).__name__}: item indices must be in 0..{self.n_items_ - 1}, found {batch.items.min()}..{batch.items.max()}")
+        items = torch.from_numpy(batch.items + 1).to(self.device)
+        return items, torch.from_numpy(np.asarray(batch.lengths, dtype=np.int64)).to(self.device)
+
+    def score(self, batch: PrefixBatch) -> torch.Tensor:
+        """Scores of every item (eq. 10 before the softmax): float32[B, n_items]."""
+        items, lengths = self._prepare(batch)
+        self.module_.eval()
+        with torch.inference_mode():
+            return self.module_(items, lengths)
+
+    def attention(self, batch: PrefixBatch) -> np.ndarray:
+        """alpha_tj (eq. 7-8) over the clicks of each prefix: float32[B, L], 0 on padding.
+
+        Column j is click j of the batch as given; clicks cut off by ``max_length`` get 0.
+
+        Raises:
+            NotImplementedError: the global encoder has no attention.
+        """
+        if self.encoder == "global":
+            raise NotImplementedError(f"{type(self).__name__} ({self.name}) has no attention: its encoder is global")
+        items, lengths = self._prepare(batch)
+        self.module_.eval()
+        with torch.inference_mode():
+            alpha = self.module_.encode(items, lengths)[1].float().cpu().numpy()
+        out = np.zeros(batch.items.shape, dtype=np.float32)
+        first = np.maximum(batch.lengths - self.max_length, 0) if self.truncate == "last" else np.zeros(len(batch), dtype=np.int64)
+        for row in range(len(batch)):
+            n = min(int(batch.lengths[row]), self.max_length)
+            out[row, first[row] : first[row] + n] = alpha[row, :n]
+        return out
+
+    def attention_figure(self, split: Split, path: Path) -> Path:
+        """The paper's Figure 6: attention weights of a few test sessions, as a PNG heatmap."""
+        from narm.attention import attention_figure
+
+        return attention_figure(self, split, Path(path))
+
+    # --------------------------------------------------------------------------- save / load
+    def save(self, path: str | Path) -> Path:
+        """Write the hyperparameters and learned weights (a ``state_dict``, no pickled objects)."""
+        self._check_fitted("module_")
+        path = Path(path)
+        torch.save(
+            {"class": f"{type(self).__module__}:{type(self).__qualname__}", "params": self.get_params(), "n_items": self.n_items_, "state_dict": self.module_.state_dict()},
+            path,
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, n_items: int | None = None, device: str = "cpu") -> NARM:
+        """Read a model written by :meth:`save` (``weights_only`` loading, no code runs).
+
+        Args:
+            n_items: The item vocabulary the caller will score (e.g. ``split.n_items``); a
+                checkpoint trained on another vocabulary is refused.
+
+        Raises:
+            ValueError: the vocabulary sizes differ, or the file is not a saved NARM.
+        """
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or not {"params", "n_items", "state_dict"} <= state.keys():
+            raise ValueError(f"{path}: not a checkpoint written by NARM.save (expected keys params, n_items, state_dict)")
+        if n_items is not None and state["n_items"] != n_items:
+            raise ValueError(f"{path}: checkpoint was trained on {state['n_items']} items, but the data has {n_items} items; retrain on this item vocabulary")
+        rec = cls(**state["params"])
+        rec.n_items_ = int(state["n_items"])
+        rec.device = str(resolve_device(device))
+        rec.module_ = rec._new_module(rec.n_items_, torch.Generator())
+        rec.module_.load_state_dict(state["state_dict"])
+        rec.module_.to(rec.device).eval()
+        return rec
+
+
+def _adam_options(device: str) -> dict[str, Any]:
+    # the fused kernel is one pass over each tensor instead of several (measured in
+    # benchmarks/narm_speed.py); it exists on CPU and CUDA
+    return {"fused": True} if device in ("cpu", "cuda") or device.startswith("cuda") else {}
+
+
+class NARMGlobal(NARM):
+    """NARM_global of Table 4: the last hidden state only (eq. 5), no attention."""
+
+    name: ClassVar[str] = "narm-global"
+    paper_row: ClassVar[str | None] = None
+    suites: ClassVar[tuple[str, ...]] = ("ablations",)
+    encoder: ClassVar[str] = "global"
+
+
+class NARMLocal(NARM):
+    """NARM_local of Table 4: the attention-weighted states only (eq. 6); h_t queries the
+    attention but has no direct path to the decoder."""
+
+    name: ClassVar[str] = "narm-local"
+    paper_row: ClassVar[str | None] = None
+    suites: ClassVar[tuple[str, ...]] = ("ablations",)
+    encoder: ClassVar[str] = "local"
+
+
+class NARMFC(NARM):
+    """NARM with Table 2's fully connected decoder: scores = U c_t + b over all items."""
+
+    name: ClassVar[str] = "narm-fc"
+    paper_row: ClassVar[str | None] = None
+    suites: ClassVar[tuple[str, ...]] = ("ablations",)
+    decoder: ClassVar[str] = "fc"

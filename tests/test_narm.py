@@ -1,0 +1,308 @@
+"""NARM: the equations against hand computation, the variants, a toy task that needs the
+attention, determinism, bad input, and the recommender contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from narm import NARM, NARMFC, NARMGlobal, NARMLocal, NARMModule
+from narm.attention import last_click_batch, select_sessions
+from narm.model import softmax_cross_entropy
+from narm.recommender import truncate
+from sessionbench.data import Sessions, Split
+from sessionbench.evaluation import evaluate, rank_of_targets
+from sessionbench.recommender import PAD, PrefixBatch
+from sessionbench.testing import RecommenderContract, as_numpy, oracle_split
+
+TINY = {"embedding_size": 8, "hidden_size": 12, "epochs": 2, "batch_size": 64}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one thread is faster, and immune to OpenMP spinning on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def prefixes(*rows: list[int]) -> PrefixBatch:
+    width = max(map(len, rows))
+    items = np.full((len(rows), width), PAD, dtype=np.int64)
+    for r, row in enumerate(rows):
+        items[r, : len(row)] = row
+    return PrefixBatch(items, np.array([len(r) for r in rows]), np.zeros(len(rows), dtype=np.int64))
+
+
+# ------------------------------------------------------------------------- the equations by hand
+def _module(encoder: str = "hybrid", norm: str = "none", decoder: str = "bilinear", seed: int = 0) -> NARMModule:
+    module = NARMModule(7, embedding_size=3, hidden_size=4, encoder=encoder, decoder=decoder, attention_norm=norm, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():  # non-zero biases, so that their handling is checked too
+        module.gru.bias_ih_l0.copy_(torch.linspace(-0.3, 0.3, 12))
+        module.gru.bias_hh_l0.copy_(torch.linspace(0.2, -0.2, 12))
+    return module.eval().double()
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _gru_by_hand(module: NARMModule, rows: list[int]) -> np.ndarray:
+    """Hidden states of paper eq. 1-4 with torch's gate layout (r, z, n), float64[len, H]."""
+    g = module.gru
+    w_ih, w_hh = g.weight_ih_l0.detach().numpy(), g.weight_hh_l0.detach().numpy()
+    b_ih, b_hh = g.bias_ih_l0.detach().numpy(), g.bias_hh_l0.detach().numpy()
+    emb = module.embedding.weight.detach().numpy()
+    H = g.hidden_size
+    h, out = np.zeros(H), []
+    for item in rows:
+        gi, gh = w_ih @ emb[item + 1] + b_ih, w_hh @ h + b_hh
+        r = _sigmoid(gi[:H] + gh[:H])  # eq. 4
+        z = _sigmoid(gi[H : 2 * H] + gh[H : 2 * H])  # eq. 2
+        candidate = np.tanh(gi[2 * H :] + r * gh[2 * H :])  # eq. 3
+        h = z * h + (1 - z) * candidate  # eq. 1 (torch's z is the paper's 1 - z)
+        out.append(h)
+    return np.array(out)
+
+
+def _encode(module: NARMModule, batch: PrefixBatch) -> tuple[np.ndarray, np.ndarray]:
+    with torch.no_grad():
+        context, alpha = module.encode(torch.from_numpy(batch.items + 1), torch.from_numpy(batch.lengths))
+    return context.numpy(), None if alpha is None else alpha.numpy()
+
+
+ROWS = ([3, 1, 4, 1, 5], [2, 6], [0])
+
+
+@pytest.mark.parametrize("norm", ["none", "softmax"])
+def test_attention_is_zero_on_padding_and_local_is_the_weighted_sum_by_hand(norm):
+    module = _module(norm=norm)
+    context, alpha = _encode(module, prefixes(*ROWS))
+    a1, a2, v = (m.weight.detach().numpy() for m in (module.a1, module.a2, module.v))
+    for r, row in enumerate(ROWS):
+        states = _gru_by_hand(module, row)
+        h_t = states[-1]
+        energy = np.array([(v @ _sigmoid(a1 @ h_t + a2 @ h_j)).item() for h_j in states])  # eq. 8
+        expected = energy if norm == "none" else np.exp(energy) / np.exp(energy).sum()  # eq. 7 / the code
+        np.testing.assert_allclose(alpha[r, : len(row)], expected, rtol=1e-9, atol=1e-12)
+        assert (alpha[r, len(row) :] == 0).all()
+        np.testing.assert_allclose(context[r, :4], h_t, rtol=1e-9, atol=1e-12)  # eq. 5
+        np.testing.assert_allclose(context[r, 4:], expected @ states, rtol=1e-9, atol=1e-12)  # eq. 6
+
+
+def test_bilinear_scores_are_emb_B_c_and_skip_the_padding_row():
+    module = _module()
+    context = torch.randn(3, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    emb, B = module.embedding.weight.detach(), module.B.weight.detach()  # B: [D, 2H]
+    expected = torch.stack([torch.stack([emb[i + 1] @ B @ c for i in range(7)]) for c in context])  # eq. 10
+    with torch.no_grad():
+        scores = module.scores(context)
+    assert scores.shape == (3, 7)
+    torch.testing.assert_close(scores, expected)
+
+
+def test_fused_softmax_cross_entropy_equals_autograd_in_value_and_gradient():
+    gen = torch.Generator().manual_seed(2)
+    query = torch.randn(37, 5, dtype=torch.float64, generator=gen, requires_grad=True)
+    items = (3 * torch.randn(61, 5, dtype=torch.float64, generator=gen)).requires_grad_()
+    targets = torch.randint(0, 61, (37,), generator=gen)
+    fused = softmax_cross_entropy(query, items, targets, chunk=8)
+    (2.5 * fused).backward()
+    grads = query.grad.clone(), items.grad.clone()
+    query.grad = items.grad = None
+    plain = F.cross_entropy(query @ items.T, targets)  # eq. 11
+    (2.5 * plain).backward()
+    torch.testing.assert_close(fused, plain)
+    torch.testing.assert_close(grads[0], query.grad)
+    torch.testing.assert_close(grads[1], items.grad)
+
+
+def test_variants_differ_exactly_as_described():
+    hybrid, glob, local = _module("hybrid"), _module("global"), _module("local")
+    for other in (glob, local):  # the same GRU and attention weights everywhere
+        other.load_state_dict({k: v for k, v in hybrid.state_dict().items() if k in other.state_dict() and not k.startswith("B.")}, strict=False)
+    batch = prefixes(*ROWS)
+    c_hybrid, _ = _encode(hybrid, batch)
+    c_global, alpha_global = _encode(glob, batch)
+    c_local, _ = _encode(local, batch)
+    assert alpha_global is None and not hasattr(glob, "a1")  # global: no attention at all
+    np.testing.assert_array_equal(c_global, c_hybrid[:, :4])  # global = h_t only
+    np.testing.assert_array_equal(c_local, c_hybrid[:, 4:])  # local = attention sum only, no h_t path
+    assert glob.B.in_features == local.B.in_features == 4 and hybrid.B.in_features == 8
+    fc = _module(decoder="fc")
+    assert not hasattr(fc, "B") and fc.fc.out_features == 7
+    with torch.no_grad():
+        c = torch.ones(2, 8, dtype=torch.float64)
+        torch.testing.assert_close(fc.scores(c), c @ fc.fc.weight.T + fc.fc.bias)
+
+
+def test_variants_are_registered_with_their_suites():
+    from sessionbench.registry import resolve
+
+    assert resolve("narm") is NARM and NARM.suites == ("main", "ablations") and NARM.paper_row == "NARM"
+    for name, cls, encoder, decoder in (("narm-global", NARMGlobal, "global", "bilinear"), ("narm-local", NARMLocal, "local", "bilinear"), ("narm-fc", NARMFC, "hybrid", "fc")):
+        assert resolve(name) is cls and cls.suites == ("ablations",)
+        assert (cls.encoder, cls.decoder) == (encoder, decoder)
+
+
+# ------------------------------------------------------------------------------- truncation
+def test_truncate_keeps_the_last_or_first_clicks():
+    batch = prefixes([1, 2, 3, 4, 5], [6, 7])
+    last, first = truncate(batch, 3, "last"), truncate(batch, 3, "first")
+    np.testing.assert_array_equal(last.items, [[3, 4, 5], [6, 7, PAD]])
+    np.testing.assert_array_equal(first.items, [[1, 2, 3], [6, 7, PAD]])
+    np.testing.assert_array_equal(last.lengths, [3, 2])
+
+
+def test_attention_columns_follow_the_clicks_of_a_truncated_prefix():
+    split = oracle_split()
+    rec = NARM(**TINY, max_length=3).fit(split, seed=0, progress=False)
+    batch = prefixes([5, 6, 7, 8, 9], [4, 5])
+    alpha = rec.attention(batch)
+    assert alpha.shape == (2, 5)
+    assert (alpha[0, :2] == 0).all() and (alpha[0, 2:] != 0).all()  # the first two clicks were cut
+    assert (alpha[1, 2:] == 0).all() and (alpha[1, :2] != 0).all()  # padding
+    inner = rec.attention(prefixes([7, 8, 9]))
+    np.testing.assert_allclose(alpha[0, 2:], inner[0], rtol=1e-5)
+
+
+# ------------------------------------------------------------------- the attention must find it
+def first_click_split(n_keys: int = 60, n_noise: int = 150, n_train: int = 1500, n_test: int = 300, seed: int = 0) -> Split:
+    """Sessions [key, 4-9 random noise clicks, answer(key)]: the last click depends only on the
+    FIRST one, which a last-state model must carry through the noise."""
+    rng = np.random.default_rng(seed)
+
+    def make(n: int, t0: float) -> Sessions:
+        out = []
+        for _ in range(n):
+            key = int(rng.integers(n_keys))
+            noise = 2 * n_keys + rng.integers(0, n_noise, int(rng.integers(4, 10)))
+            out.append([key, *noise.tolist(), n_keys + key])
+        return Sessions.from_lists(out, times=t0 + np.arange(n, dtype=np.float64))
+
+    n_items = 2 * n_keys + n_noise
+    return Split("first-click", make(n_train, 0.0), make(n_test, float(n_train)), n_items, np.arange(n_items))
+
+
+def test_narm_learns_a_next_click_that_depends_on_the_first_click():
+    split = first_click_split()
+    batch = last_click_batch(split.test, np.arange(len(split.test)))  # full prefix -> answer(key)
+    recall = {}
+    for cls in (NARM, NARMGlobal):  # NARMGlobal: a GRU4Rec-style last-state model
+        rec = cls(embedding_size=25, hidden_size=50, epochs=10, patience=None, batch_size=128).fit(split, seed=0, progress=False)
+        recall[cls.name] = float((rank_of_targets(rec.score(batch), batch.targets) <= 20).mean())
+    assert recall["narm"] >= 0.9
+    assert recall["narm"] >= recall["narm-global"] + 0.1
+
+
+# ------------------------------------------------------------------------------ determinism
+def test_fixed_seed_gives_identical_metrics_twice():
+    split = oracle_split()
+    runs = [evaluate(NARM(**TINY).fit(split, seed=3, progress=False), split.test, progress=False).metrics for _ in range(2)]
+    assert runs[0] == runs[1]
+    other = evaluate(NARM(**TINY).fit(split, seed=4, progress=False), split.test, progress=False).metrics
+    assert other != runs[0]  # the seed is used
+
+
+# ------------------------------------------------------------------------------- validation
+def test_recent_validation_holds_out_the_latest_sessions_and_random_holds_out_prefixes():
+    split = oracle_split(n_train=300)
+    rng = np.random.default_rng(0)
+    train, valid = NARM(validation="recent")._holdout(split.train, rng)
+    assert len(train) + len(valid) == split.train.n_prefixes
+    assert 0.08 <= len(valid) / split.train.n_prefixes <= 0.13
+    last = split.train.to_lists()[-1]
+    assert valid.targets[-1] == last[-1]  # the newest session is in the validation cases
+    train, valid = NARM(validation="random")._holdout(split.train, rng)
+    assert len(valid) == round(0.1 * split.train.n_prefixes) and len(train) + len(valid) == split.train.n_prefixes
+
+
+# ------------------------------------------------------------------------------- bad input
+@pytest.fixture(scope="module")
+def fitted() -> tuple[NARM, Split]:
+    split = oracle_split()
+    return NARM(**TINY).fit(split, seed=0, progress=False), split
+
+
+def test_empty_prefix_is_refused_by_name(fitted):
+    rec, _ = fitted
+    empty = PrefixBatch(np.array([[3, PAD], [PAD, PAD]]), np.array([1, 0]), np.array([1, 1]))
+    with pytest.raises(ValueError, match=r"NARM: prefix 1 .*empty"):
+        rec.score(empty)
+
+
+def test_items_unseen_in_training_get_finite_scores():
+    seen = oracle_split()
+    split = Split("unseen", seen.train, seen.test, seen.n_items + 5, np.arange(seen.n_items + 5))
+    rec = NARM(**TINY).fit(split, seed=0, progress=False)
+    scores = as_numpy(rec.score(prefixes([seen.n_items + 2, 0])))  # an unseen item in the prefix
+    assert scores.shape == (1, split.n_items) and np.isfinite(scores).all()
+
+
+def test_checkpoint_round_trip_and_vocabulary_mismatch(fitted, tmp_path):
+    rec, split = fitted
+    path = rec.save(tmp_path / "narm.pt")
+    loaded = NARM.load(path, n_items=split.n_items)
+    batch = next(split.test.prefix_batches(16))
+    np.testing.assert_array_equal(as_numpy(loaded.score(batch)), as_numpy(rec.score(batch)))
+    assert loaded.get_params() == rec.get_params()
+    with pytest.raises(ValueError, match=rf"{split.n_items} items.*{split.n_items + 1} items"):
+        NARM.load(path, n_items=split.n_items + 1)
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [("hidden_size", 0), ("embedding_dropout", 1.0), ("learning_rate", 0.0), ("patience", 0), ("truncate", "middle"), ("attention_norm", "sparsemax"), ("validation", "oldest"), ("validation_fraction", 1.0)],
+)
+def test_bad_hyperparameters_name_the_parameter(param, value):
+    with pytest.raises(ValueError, match=param):
+        NARM(**{param: value})
+
+
+def test_global_variant_has_no_attention(tmp_path):
+    rec = NARMGlobal(**TINY).fit(oracle_split(), seed=0, progress=False)
+    with pytest.raises(NotImplementedError, match="global"):
+        rec.attention(prefixes([1, 2]))
+
+
+# ----------------------------------------------------------------------------- figure 6
+def test_attention_figure_writes_a_png_of_the_chosen_sessions(fitted, tmp_path):
+    rec, split = fitted
+    index = select_sessions(split.test, 4, min_length=3)
+    assert len(index) == 4 and (split.test.lengths[index] - 1 >= 3).all()
+    path = rec.attention_figure(split, tmp_path / "fig6.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------------------- contract
+class TestNARMContract(RecommenderContract):
+    def make(self):
+        return NARM(**TINY)
+
+
+class TestNARMGlobalContract(RecommenderContract):
+    def make(self):
+        return NARMGlobal(**TINY)
+
+
+class TestNARMLocalContract(RecommenderContract):
+    def make(self):
+        return NARMLocal(**TINY, attention_norm="softmax", truncate="first", validation="random")
+
+
+class TestNARMFCContract(RecommenderContract):
+    def make(self):
+        return NARMFC(**TINY)
+
+
+def test_oracle_successor_ranks_first_and_unseen_items_rank_low():
+    seen = oracle_split()
+    split = Split("unseen", seen.train, seen.test, seen.n_items + 5, np.arange(seen.n_items + 5))
+    rec = NARM(embedding_size=16, hidden_size=32, learning_rate=0.01, epochs=10, patience=None, batch_size=64)
+    scores = as_numpy(rec.fit(split, seed=0, progress=False).score(prefixes([5, 0], [0])))
+    assert (scores.argmax(1) == 1).all()  # A (0) is always followed by B (1)
+    # items never clicked in training are only ever pushed down by the softmax
+    assert (scores[:, seen.n_items :].max(1) < np.median(scores[:, : seen.n_items], axis=1)).all()
