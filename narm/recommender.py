@@ -133,6 +133,9 @@ class NARM(Recommender):
     paper_row: ClassVar[str | None] = "NARM"
     suites: ClassVar[tuple[str, ...]] = ("main", "ablations")
     quick_params: ClassVar[dict[str, Any]] = {"epochs": 1}
+    #: Table 4 compares the encoders at hidden sizes d = 50 and 100.
+    suite_params: ClassVar[dict[str, list[dict[str, Any]]]] = {"ablations": [{"hidden_size": 50}, {"hidden_size": 100}]}
+    paper_tables: ClassVar[dict[str, str]] = {"table2": "bi-linear", "table4": "hybrid"}
     #: Encoder and decoder of this variant (see :class:`narm.model.NARMModule`).
     encoder: ClassVar[str] = "hybrid"
     decoder: ClassVar[str] = "bilinear"
@@ -370,7 +373,10 @@ class NARMGlobal(NARM):
     name: ClassVar[str] = "narm-global"
     paper_row: ClassVar[str | None] = None
     suites: ClassVar[tuple[str, ...]] = ("ablations",)
+    paper_tables: ClassVar[dict[str, str]] = {"table4": "global"}
     encoder: ClassVar[str] = "global"
+    # no attention, so no Figure 6: the base class's hook tells the harness to skip it
+    attention_figure = Recommender.attention_figure
 
 
 class NARMLocal(NARM):
@@ -380,6 +386,7 @@ class NARMLocal(NARM):
     name: ClassVar[str] = "narm-local"
     paper_row: ClassVar[str | None] = None
     suites: ClassVar[tuple[str, ...]] = ("ablations",)
+    paper_tables: ClassVar[dict[str, str]] = {"table4": "local"}
     encoder: ClassVar[str] = "local"
 
 
@@ -389,4 +396,6 @@ class NARMFC(NARM):
     name: ClassVar[str] = "narm-fc"
     paper_row: ClassVar[str | None] = None
     suites: ClassVar[tuple[str, ...]] = ("ablations",)
+    suite_params: ClassVar[dict[str, list[dict[str, Any]]]] = {}  # Table 2 is at d = 100 only
+    paper_tables: ClassVar[dict[str, str]] = {"table2": "fully connected"}
     decoder: ClassVar[str] = "fc"

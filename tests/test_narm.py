@@ -14,7 +14,7 @@ from narm.model import softmax_cross_entropy
 from narm.recommender import truncate
 from sessionbench.data import Sessions, Split
 from sessionbench.evaluation import evaluate, rank_of_targets
-from sessionbench.recommender import PAD, PrefixBatch
+from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.testing import RecommenderContract, as_numpy, oracle_split
 
 TINY = {"embedding_size": 8, "hidden_size": 12, "epochs": 2, "batch_size": 64}
@@ -146,6 +146,8 @@ def test_variants_are_registered_with_their_suites():
     for name, cls, encoder, decoder in (("narm-global", NARMGlobal, "global", "bilinear"), ("narm-local", NARMLocal, "local", "bilinear"), ("narm-fc", NARMFC, "hybrid", "fc")):
         assert resolve(name) is cls and cls.suites == ("ablations",)
         assert (cls.encoder, cls.decoder) == (encoder, decoder)
+    assert NARM.paper_tables == {"table2": "bi-linear", "table4": "hybrid"} and NARMFC.paper_tables == {"table2": "fully connected"}
+    assert [p["hidden_size"] for p in NARMLocal.suite_params["ablations"]] == [50, 100]
 
 
 # ------------------------------------------------------------------------------- truncation
@@ -266,6 +268,9 @@ def test_global_variant_has_no_attention(tmp_path):
     rec = NARMGlobal(**TINY).fit(oracle_split(), seed=0, progress=False)
     with pytest.raises(NotImplementedError, match="global"):
         rec.attention(prefixes([1, 2]))
+    # the harness draws Figure 6 only for models that override the base class's hook
+    assert NARMGlobal.attention_figure is Recommender.attention_figure
+    assert NARM.attention_figure is not Recommender.attention_figure
 
 
 # ----------------------------------------------------------------------------- figure 6
