@@ -86,7 +86,8 @@ class NARMModule(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        for value, allowed, what in ((encoder, ENCODERS, "encoder"), (decoder, DECODERS, "decoder"), (attention_norm, ATTENTION_NORMS, "attention_norm")):
+        choices = {"encoder": (encoder, ENCODERS), "decoder": (decoder, DECODERS)}
+        for what, (value, allowed) in (choices | {"attention_norm": (attention_norm, ATTENTION_NORMS)}).items():
             if value not in allowed:
                 raise ValueError(f"NARMModule: {what} must be one of {', '.join(allowed)}, got {value!r}")
         self.n_items, self.encoder, self.decoder, self.attention_norm = n_items, encoder, decoder, attention_norm
@@ -223,7 +224,9 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx, query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int
+    ) -> torch.Tensor:
         n = query.shape[0]
         grad_query = torch.empty_like(query)
         grad_items = torch.zeros_like(items)
@@ -253,7 +256,9 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         return grad_query * grad, grad_items * grad, None, None
 
 
-def softmax_cross_entropy(query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+def softmax_cross_entropy(
+    query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int = 64
+) -> torch.Tensor:
     """Mean over the batch of -log softmax(query @ items.T)[target] (paper eq. 10-11).
 
     Equals ``F.cross_entropy(query @ items.T, targets)`` (to float rounding) in value and

@@ -160,7 +160,8 @@ class NARM(Recommender):
         validation: str = "recent",
         validation_fraction: float = 0.1,
     ) -> None:
-        for key, value in (("embedding_size", embedding_size), ("hidden_size", hidden_size), ("batch_size", batch_size), ("epochs", epochs), ("max_length", max_length)):
+        sizes = {"embedding_size": embedding_size, "hidden_size": hidden_size, "batch_size": batch_size}
+        for key, value in (sizes | {"epochs": epochs, "max_length": max_length}).items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{type(self).__name__}: {key} must be a positive integer, got {value!r}")
         for key, value in (("embedding_dropout", embedding_dropout), ("context_dropout", context_dropout)):
@@ -170,11 +171,14 @@ class NARM(Recommender):
             raise ValueError(f"{type(self).__name__}: learning_rate must be > 0, got {learning_rate!r}")
         if patience is not None and (not isinstance(patience, int) or patience < 1):
             raise ValueError(f"{type(self).__name__}: patience must be a positive integer or None, got {patience!r}")
-        for key, value, allowed in (("truncate", truncate, TRUNCATIONS), ("attention_norm", attention_norm, ATTENTION_NORMS), ("validation", validation, VALIDATIONS)):
+        choices = {"truncate": (truncate, TRUNCATIONS), "attention_norm": (attention_norm, ATTENTION_NORMS)}
+        for key, (value, allowed) in (choices | {"validation": (validation, VALIDATIONS)}).items():
             if value not in allowed:
                 raise ValueError(f"{type(self).__name__}: {key} must be one of {', '.join(allowed)}, got {value!r}")
         if not 0.0 < validation_fraction < 1.0:
-            raise ValueError(f"{type(self).__name__}: validation_fraction must be in (0, 1), got {validation_fraction!r}")
+            raise ValueError(
+                f"{type(self).__name__}: validation_fraction must be in (0, 1), got {validation_fraction!r}"
+            )
         self.embedding_size = embedding_size
         self.hidden_size = hidden_size
         self.embedding_dropout = embedding_dropout
@@ -204,7 +208,8 @@ class NARM(Recommender):
             self.module_.train()
             order = torch.from_numpy(rng.permutation(len(train)))
             losses = []
-            for lo in tqdm(range(0, len(order), self.batch_size), desc=f"{desc} epoch {epoch + 1}", unit="batch", disable=not progress, leave=False):
+            starts = range(0, len(order), self.batch_size)
+            for lo in tqdm(starts, desc=f"{desc} epoch {epoch + 1}", unit="batch", disable=not progress, leave=False):
                 losses.append(self._step(optimizer, *train.batch(order[lo : lo + self.batch_size], self.device), gen))
             return float(torch.stack(losses).mean())
 
@@ -284,10 +289,16 @@ class NARM(Recommender):
         self._check_fitted("module_")
         if len(batch) and (batch.items.shape[1] == 0 or int(batch.lengths.min()) < 1):
             row = int(np.argmin(batch.lengths)) if batch.items.shape[1] else 0
-            raise ValueError(f"{type(self).__name__}: prefix {row} of the batch is empty (length 0); every prefix needs at least one click")
+            raise ValueError(
+                f"{type(self).__name__}: prefix {row} of the batch is empty (length 0); "
+                "every prefix needs at least one click"
+            )
         batch = truncate(batch, self.max_length, self.truncate)
         if len(batch) and (batch.items.max() >= self.n_items_ or batch.items.min() < PAD):
-            raise ValueError(f"{type(self).__name__}: item indices must be in 0..{self.n_items_ - 1}, found {batch.items.min()}..{batch.items.max()}")
+            raise ValueError(
+                f"{type(self).__name__}: item indices must be in 0..{self.n_items_ - 1}, "
+                f"found {batch.items.min()}..{batch.items.max()}"
+            )
         items = torch.from_numpy(batch.items + 1).to(self.device)
         return items, torch.from_numpy(np.asarray(batch.lengths, dtype=np.int64)).to(self.device)
 
@@ -313,7 +324,8 @@ class NARM(Recommender):
         with torch.inference_mode():
             alpha = self.module_.encode(items, lengths)[1].float().cpu().numpy()
         out = np.zeros(batch.items.shape, dtype=np.float32)
-        first = np.maximum(batch.lengths - self.max_length, 0) if self.truncate == "last" else np.zeros(len(batch), dtype=np.int64)
+        cut = np.maximum(batch.lengths - self.max_length, 0)
+        first = cut if self.truncate == "last" else np.zeros_like(cut)
         for row in range(len(batch)):
             n = min(int(batch.lengths[row]), self.max_length)
             out[row, first[row] : first[row] + n] = alpha[row, :n]
@@ -331,7 +343,12 @@ class NARM(Recommender):
         self._check_fitted("module_")
         path = Path(path)
         torch.save(
-            {"class": f"{type(self).__module__}:{type(self).__qualname__}", "params": self.get_params(), "n_items": self.n_items_, "state_dict": self.module_.state_dict()},
+            {
+                "class": f"{type(self).__module__}:{type(self).__qualname__}",
+                "params": self.get_params(),
+                "n_items": self.n_items_,
+                "state_dict": self.module_.state_dict(),
+            },
             path,
         )
         return path
@@ -349,9 +366,12 @@ class NARM(Recommender):
         """
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or not {"params", "n_items", "state_dict"} <= state.keys():
-            raise ValueError(f"{path}: not a checkpoint written by NARM.save (expected keys params, n_items, state_dict)")
+            raise ValueError(f"{path}: not a checkpoint written by NARM.save (expected params, n_items, state_dict)")
         if n_items is not None and state["n_items"] != n_items:
-            raise ValueError(f"{path}: checkpoint was trained on {state['n_items']} items, but the data has {n_items} items; retrain on this item vocabulary")
+            raise ValueError(
+                f"{path}: checkpoint was trained on {state['n_items']} items, but the data has {n_items} items; "
+                "retrain on this item vocabulary"
+            )
         rec = cls(**state["params"])
         rec.n_items_ = int(state["n_items"])
         rec.device = str(resolve_device(device))
