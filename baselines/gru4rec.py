@@ -315,7 +315,12 @@ class GRU4RecNet(nn.Module):
     """
 
     def __init__(
-        self, n_items: int, hidden_size: int, embedding_size: int, constrained_embedding: bool, generator: torch.Generator
+        self,
+        n_items: int,
+        hidden_size: int,
+        embedding_size: int,
+        constrained_embedding: bool,
+        generator: torch.Generator,
     ):
         super().__init__()
         h = hidden_size
@@ -455,11 +460,21 @@ class GRU4Rec(Recommender):
         logq: float = 0.0,
         epochs: int = 10,
     ) -> None:
-        self.loss, self.final_activation = loss, final_activation
-        self.hidden_size, self.embedding_size, self.constrained_embedding = hidden_size, embedding_size, constrained_embedding
-        self.batch_size, self.dropout_embedding, self.dropout_hidden = batch_size, dropout_embedding, dropout_hidden
-        self.learning_rate, self.momentum = learning_rate, momentum
-        self.n_negatives, self.sample_alpha, self.bpreg, self.elu_param, self.logq = n_negatives, sample_alpha, bpreg, elu_param, logq
+        self.loss = loss
+        self.final_activation = final_activation
+        self.hidden_size = hidden_size
+        self.embedding_size = embedding_size
+        self.constrained_embedding = constrained_embedding
+        self.batch_size = batch_size
+        self.dropout_embedding = dropout_embedding
+        self.dropout_hidden = dropout_hidden
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.n_negatives = n_negatives
+        self.sample_alpha = sample_alpha
+        self.bpreg = bpreg
+        self.elu_param = elu_param
+        self.logq = logq
         self.epochs = epochs
         self._validate()
 
@@ -470,7 +485,7 @@ class GRU4Rec(Recommender):
             (self.final_activation in FINAL_ACTIVATIONS, "final_activation", f"one of {', '.join(FINAL_ACTIVATIONS)}"),
             (self.hidden_size >= 1, "hidden_size", ">= 1"),
             (self.embedding_size >= 0, "embedding_size", ">= 0"),
-            (not (self.constrained_embedding and self.embedding_size), "embedding_size", "0 with constrained_embedding=True"),
+            (not (self.constrained_embedding and self.embedding_size), "embedding_size", "0 if constrained_embedding"),
             (self.batch_size >= (1 if self.n_negatives else 2), "batch_size", ">= 2 (>= 1 with n_negatives > 0)"),
             (0 <= self.dropout_embedding < 1, "dropout_embedding", "in [0, 1)"),
             (0 <= self.dropout_hidden < 1, "dropout_hidden", "in [0, 1)"),

@@ -79,8 +79,8 @@ class ImprovedGRU4RecNet(nn.Module):
         self.output = nn.Linear(hidden_size, n_items, device="meta")
         self.to_empty(device="cpu")
         with torch.no_grad():
-            for weight, fan in ((self.embedding.weight, n_items + embedding_size), (self.output.weight, n_items + hidden_size)):
-                bound = (6.0 / fan) ** 0.5
+            for weight in (self.embedding.weight, self.output.weight):
+                bound = (6.0 / sum(weight.shape)) ** 0.5  # fan_in + fan_out
                 weight.uniform_(-bound, bound, generator=generator)
             self.embedding.weight[0] = 0.0  # row 0: padding and dropped clicks
             self.output.bias.zero_()
@@ -175,7 +175,7 @@ class ImprovedGRU4Rec(Recommender):
         for sessions, epochs, phase in phases + [(split.train, self.epochs, "train")]:
             optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)
 
-            def run_epoch(epoch: int, sessions: Sessions = sessions, optimizer: torch.optim.Optimizer = optimizer) -> float:
+            def run_epoch(epoch: int, sessions: Sessions = sessions, optimizer: torch.optim.Adam = optimizer) -> float:
                 return self._run_epoch(sessions, optimizer, rng, gen)
 
             train_epochs(run_epoch, epochs=epochs, progress=progress, desc=f"{self.name} {phase}")

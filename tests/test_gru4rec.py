@@ -135,7 +135,8 @@ def _expected(loss: str, r: list[float], i: int, bpreg: float) -> float:
     if loss == "top1-max":
         return sum(s * (_sig(x - t) + _sig(x * x)) for s, x in zip(soft, neg))
     if loss == "bpr-max":
-        return -math.log(sum(s * _sig(t - x) for s, x in zip(soft, neg))) + bpreg * sum(s * x * x for s, x in zip(soft, neg))
+        ranking = sum(s * _sig(t - x) for s, x in zip(soft, neg))
+        return -math.log(ranking) + bpreg * sum(s * x * x for s, x in zip(soft, neg))
     return -math.log(math.exp(t) / sum(math.exp(x) for x in r))
 
 
@@ -182,7 +183,8 @@ def test_extra_negatives_follow_support_to_the_alpha():
 def test_extra_negatives_are_drawn_once_per_step_and_shared_by_every_row(monkeypatch):
     shapes, calls = [], []
     loss = LOSSES["bpr-max"]
-    monkeypatch.setitem(LOSSES, "bpr-max", lambda scores, bpreg: shapes.append(tuple(scores.shape)) or loss(scores, bpreg))
+    spy = lambda scores, bpreg: shapes.append(tuple(scores.shape)) or loss(scores, bpreg)  # noqa: E731
+    monkeypatch.setitem(LOSSES, "bpr-max", spy)
     original = g4r._NegativeSampler.__call__
     monkeypatch.setattr(g4r._NegativeSampler, "__call__", lambda self: calls.append(1) or original(self))
     small_tuned(epochs=1).fit(abc_split(), seed=0, progress=False)
@@ -206,7 +208,8 @@ def test_constrained_embedding_uses_the_output_weights_as_input():
 
 @pytest.mark.parametrize("mode", [dict(embedding_size=0), dict(embedding_size=12)])
 def test_one_hot_and_separate_embedding_inputs_learn(mode):
-    rec = GRU4Rec(hidden_size=16, batch_size=8, epochs=3, learning_rate=0.1, **mode).fit(abc_split(), seed=0, progress=False)
+    rec = GRU4Rec(hidden_size=16, batch_size=8, epochs=3, learning_rate=0.1, **mode)
+    rec.fit(abc_split(), seed=0, progress=False)
     assert hasattr(rec.net_, "input_weight" if mode["embedding_size"] == 0 else "embedding")
     assert evaluate(rec, abc_split().test, progress=False).metrics["recall@20"] == 1.0
 
@@ -275,7 +278,11 @@ def test_items_without_training_clicks_score_lowest_and_are_skipped_as_input():
 # ---------------------------------------------------------------------------------- learning
 
 
-@pytest.mark.parametrize("make", [lambda: GRU4Rec(hidden_size=16, batch_size=8, epochs=4, learning_rate=0.1), small_tuned])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: GRU4Rec(hidden_size=16, batch_size=8, epochs=4, learning_rate=0.1), small_tuned],
+    ids=["iclr-2016", "tuned"],
+)
 def test_learns_a_deterministic_sequence(make):
     split = abc_split()
     result = evaluate(make().fit(split, seed=0, progress=False), split.test, progress=False)
@@ -288,7 +295,9 @@ def test_beats_itemknn_on_the_small_synthetic_data():
     split = load_dataset("synthetic", size="small")
     knn = evaluate(ItemKNN().fit(split, seed=0, progress=False), split.test, n_items=split.n_items, progress=False)
     # the tuned setting scaled to the small data (64 units, 128 negatives, 2 epochs)
-    rec = small_tuned(hidden_size=64, batch_size=32, n_negatives=128, dropout_embedding=0.3, dropout_hidden=0.1, bpreg=0.5)
+    rec = small_tuned(
+        hidden_size=64, batch_size=32, n_negatives=128, dropout_embedding=0.3, dropout_hidden=0.1, bpreg=0.5
+    )
     ours = evaluate(rec.fit(split, seed=0, progress=False), split.test, n_items=split.n_items, progress=False)
     assert ours.metrics["recall@20"] > knn.metrics["recall@20"]
     assert ours.metrics["mrr@20"] > knn.metrics["mrr@20"]
@@ -297,7 +306,8 @@ def test_beats_itemknn_on_the_small_synthetic_data():
 def test_fixed_seed_gives_identical_metrics_twice():
     split = abc_split(seed=3)
     split.test = split.train.select(np.arange(0, 600, 7))
-    runs = [evaluate(small_tuned(epochs=1).fit(split, seed=5, progress=False), split.test, progress=False) for _ in range(2)]
+    fits = [small_tuned(epochs=1).fit(split, seed=5, progress=False) for _ in range(2)]
+    runs = [evaluate(rec, split.test, progress=False) for rec in fits]
     assert runs[0].metrics == runs[1].metrics
     np.testing.assert_array_equal(runs[0].greater, runs[1].greater)
 
@@ -334,7 +344,10 @@ def test_tuned_defaults_are_the_published_diginetica_setting():
 
 
 def test_cross_entropy_with_logq_trains():
-    rec = GRU4Rec(loss="cross-entropy", final_activation="linear", logq=1.0, n_negatives=16, hidden_size=16, batch_size=8, epochs=2)
+    rec = GRU4Rec(
+        loss="cross-entropy", final_activation="linear", logq=1.0, n_negatives=16, hidden_size=16, batch_size=8,
+        epochs=2,
+    )  # fmt: skip
     split = abc_split()
     assert evaluate(rec.fit(split, seed=0, progress=False), split.test, progress=False).metrics["recall@20"] == 1.0
 

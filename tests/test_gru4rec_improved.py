@@ -25,7 +25,8 @@ def _one_thread():
 
 
 def tiny(**overrides) -> ImprovedGRU4Rec:
-    return ImprovedGRU4Rec(**{"embedding_size": 16, "hidden_size": 32, "batch_size": 32, "epochs": 3, "learning_rate": 0.01, **overrides})
+    params = {"embedding_size": 16, "hidden_size": 32, "batch_size": 32, "epochs": 3, "learning_rate": 0.01}
+    return ImprovedGRU4Rec(**{**params, **overrides})
 
 
 def abc_split(n_items: int = 60, seed: int = 0) -> Split:
@@ -122,12 +123,15 @@ def test_beats_itemknn_on_the_small_synthetic_data():
 def test_fixed_seed_gives_identical_metrics_twice():
     split = abc_split(seed=3)
     split.test = split.train.select(np.arange(0, 600, 7))
-    runs = [evaluate(tiny(epochs=1).fit(split, seed=5, progress=False), split.test, progress=False) for _ in range(2)]
+    fits = [tiny(epochs=1).fit(split, seed=5, progress=False) for _ in range(2)]
+    runs = [evaluate(rec, split.test, progress=False) for rec in fits]
     assert runs[0].metrics == runs[1].metrics
     np.testing.assert_array_equal(runs[0].greater, runs[1].greater)
 
 
-@pytest.mark.parametrize("bad", [dict(click_dropout=1.0), dict(max_length=0), dict(learning_rate=0), dict(hidden_size=0)])
+@pytest.mark.parametrize(
+    "bad", [dict(click_dropout=1.0), dict(max_length=0), dict(learning_rate=0), dict(hidden_size=0)]
+)
 def test_invalid_hyperparameters_name_the_parameter(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         ImprovedGRU4Rec(**bad)
