@@ -21,17 +21,26 @@ import tempfile
 import time
 from pathlib import Path
 
-from sessionbench.data.synthetic import PRESETS, generate_clicks, write_diginetica_csv, write_yoochoose_dat
 
 _MEASURE = """
-import json, resource, sys, time
+import json, sys, time
 t0 = time.perf_counter()
 from sessionbench.data import load_dataset
+from sessionbench.harness import process_peak_rss
 t1 = time.perf_counter()
 split = load_dataset(sys.argv[1], sys.argv[2], cache=sys.argv[3] == "cache", cache_dir=sys.argv[4])
 t2 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "peak_rss_gib": process_peak_rss() / 2**30,
                   "stats": split.stats(), "steps": split.info.get("steps", {})}))
+"""
+
+_WRITE = """
+import sys
+from pathlib import Path
+from sessionbench.data import synthetic
+clicks = synthetic.generate_clicks(synthetic.PRESETS[sys.argv[1]], seed=0)
+getattr(synthetic, sys.argv[2])(clicks, Path(sys.argv[3]))
+print(len(clicks))
 """
 
 
@@ -46,18 +55,17 @@ def main() -> None:
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="sessionbench-raw-"))
     cases = [
-        ("diginetica", "diginetica", root / "diginetica", "train-item-views.csv", write_diginetica_csv),
-        ("yoochoose", "yoochoose-1-4", root / "yoochoose", "yoochoose-clicks.dat", write_yoochoose_dat),
+        ("diginetica", "diginetica", root / "diginetica", "train-item-views.csv", "write_diginetica_csv"),
+        ("yoochoose", "yoochoose-1-4", root / "yoochoose", "yoochoose-clicks.dat", "write_yoochoose_dat"),
     ]
     for preset, dataset, directory, filename, writer in cases:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / filename
-        if not path.exists():
+        if not path.exists():  # written by a child process, so that this one stays small
             started = time.perf_counter()
-            clicks = generate_clicks(PRESETS[preset], seed=0)
-            writer(clicks, path)
-            print(f"{preset}: wrote {len(clicks):,} raw clicks ({path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - started:.0f} s")
-            del clicks
+            out = subprocess.run([sys.executable, "-c", _WRITE, preset, writer, str(path)], capture_output=True, text=True, check=True)
+            n = int(out.stdout.split()[-1])
+            print(f"{preset}: wrote {n:,} raw clicks ({path.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - started:.0f} s")
         cold = measure(dataset, directory, "nocache", root / "cache")
         print(f"{dataset}: preprocessing from raw {cold['load_s']:.1f} s, peak RSS {cold['peak_rss_gib']:.2f} GiB "
               f"(python + imports {cold['import_s']:.1f} s not counted); read {cold['steps']['read']}; Table 1 {cold['stats']}")

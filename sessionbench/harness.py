@@ -36,7 +36,7 @@ from sessionbench.evaluation import KS, TIE_MODES, evaluate, hits_by_length, met
 from sessionbench.registry import resolve
 from sessionbench.recommender import Recommender
 
-__all__ = ["Job", "JobOutcome", "params_hash", "plan", "result_stem", "run_job", "run_jobs", "versions"]
+__all__ = ["Job", "JobOutcome", "params_hash", "plan", "process_peak_rss", "result_stem", "run_job", "run_jobs", "versions"]
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,24 @@ class _PeakRSS:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self._proc.memory_info().rss)
-        self.process_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        self.process_peak = process_peak_rss()
+
+
+def process_peak_rss() -> int:
+    """Peak resident memory of this process in bytes.
+
+    Linux's ``VmHWM`` belongs to the process's own address space, whereas ``ru_maxrss`` keeps
+    the peak of the address space before ``exec`` — the forked copy of a large parent — and
+    would charge a worker with its parent's memory.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _npz_bytes(**arrays: np.ndarray) -> bytes:
