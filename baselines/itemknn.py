@@ -66,9 +66,11 @@ class ItemKNN(Recommender):
     """Item-to-item similarity of the last click, regularised cosine of co-occurrence counts.
 
     Args:
-        n_neighbors: Most similar items kept per item (the reference's ``n_sims``, 100); the
-            others score 0. None keeps every co-occurring item.
-        lmbd: lambda, added to both supports to damp similarities of rare items (reference: 20).
+        n_neighbors: Most similar items kept per item (the reference's ``n_sims``: 100; the
+            suite's one spelling for neighbour counts); the others score 0. None keeps every
+            co-occurring item.
+        lmbd: lambda, added to both supports to damp similarities of rare items (reference: 20;
+            spelt as in the reference, ``lambda`` being a Python keyword).
         alpha: Exponent of the last click's support; the candidate's gets 1 - alpha
             (reference: 0.5, the cosine form).
         counting: "events" counts clicks, as the reference code does; "sessions" counts
@@ -118,7 +120,7 @@ class ItemKNN(Recommender):
             rows, cols, values = cooc.row.astype(np.int64) + lo, cooc.col.astype(np.int64), cooc.data
             off_diagonal = rows != cols  # reference: iarray[i] = 0
             rows, cols, values = rows[off_diagonal], cols[off_diagonal], values[off_diagonal]
-            sims = values / (norm_row[rows] * norm_col[cols])
+            sims = values / (norm_row[rows] * norm_col[cols])  # cooc / ((supp_i + l)^a (supp_j + l)^(1 - a))
             blocks.append(_top_per_row(rows, cols, sims, self.n_neighbors))
         rows, cols, sims = (np.concatenate([b[k] for b in blocks] or [np.zeros(0)]) for k in range(3))
         self.similarities_ = sp.csr_matrix(
