@@ -7,8 +7,8 @@ under a minute per method.
 
 Each (preset, method) runs in its own process, so that its peak memory is its own: the
 process's resident memory is sampled every 20 ms from before ``fit`` to the end of the
-evaluation ("peak"), and ``ru_maxrss`` gives the process's lifetime peak, loading the cached
-split included ("process peak"). The split is generated and cached by a separate process
+evaluation ("peak"), and ``VmHWM`` gives the process's lifetime peak, loading the cached split
+included ("process peak"). The split is generated and cached by a separate process
 first, so generation (a few GB for the yoochoose preset) is not counted. Evaluation uses the
 suite's ``evaluate`` on the first test sessions holding ``--cases`` prefixes; "score s" is the
 part of it spent in the model's ``score``, the rest is ranking. Run it under the CPU lock:
@@ -97,10 +97,22 @@ def _measure(preset: str, method: str, params: dict, cases: int) -> dict:
         "score_s": score_seconds[0],
         "loaded_gib": loaded / 2**30,
         "peak_gib": max(peak[0], proc.memory_info().rss) / 2**30,
-        "process_peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "process_peak_gib": _high_water_mark() / 2**30,
         "recall@20": result.metrics["recall@20"],
         "mrr@20": result.metrics["mrr@20"],
     }
+
+
+def _high_water_mark() -> int:
+    """This process's peak resident memory in bytes (VmHWM, Linux), else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _child(args: list[str]) -> dict:
