@@ -67,18 +67,23 @@ def matmul_section(n_items: int, batch: int, dim: int, reps: int) -> float:
     gen = torch.Generator().manual_seed(0)
     items, query = torch.randn(n_items, dim, generator=gen), torch.randn(batch, dim, generator=gen)
     grad = torch.randn(batch, n_items, generator=gen)
-    out_logits, out_q, out_items = torch.empty(batch, n_items), torch.empty(batch, dim), torch.empty(n_items, dim)
+    grad_t = grad.T.contiguous()
+    out_bn, out_nb = torch.empty(batch, n_items), torch.empty(n_items, batch)
+    out_q, out_items = torch.empty(batch, dim), torch.empty(n_items, dim)
     flop = 2 * batch * dim * n_items
     print(f"\n[matmul] plain torch.mm, preallocated outputs, {flop / 1e9:.2f} GFLOP each ({_load()})")
     best = 0.0
     for name, fn in (
-        (f"logits  [{batch}x{dim}] x [{dim}x{n_items}]", lambda: torch.mm(query, items.T, out=out_logits)),
+        (f"logits  [{batch}x{dim}] x [{dim}x{n_items}]", lambda: torch.mm(query, items.T, out=out_bn)),
+        (f"logits' [{n_items}x{dim}] x [{dim}x{batch}]", lambda: torch.mm(items, query.T, out=out_nb)),
         (f"d query [{batch}x{n_items}] x [{n_items}x{dim}]", lambda: torch.mm(grad, items, out=out_q)),
-        (f"d items [{n_items}x{batch}] x [{batch}x{dim}]", lambda: torch.mm(grad.T, query, out=out_items)),
+        (f"d query from logits' (transposed view)", lambda: torch.mm(grad_t.T, items, out=out_q)),
+        (f"d items [{n_items}x{batch}] x [{batch}x{dim}] (transposed view)", lambda: torch.mm(grad.T, query, out=out_items)),
+        (f"d items from logits' (contiguous)", lambda: torch.mm(grad_t, query, out=out_items)),
     ):
         seconds = _best(fn, reps)
         best = max(best, flop / seconds / 1e9)
-        print(f"  {name}: {seconds * 1e3:7.1f} ms  {flop / seconds / 1e9:6.1f} GFLOP/s")
+        print(f"  {name:52s}: {seconds * 1e3:7.1f} ms  {flop / seconds / 1e9:6.1f} GFLOP/s")
     return best
 
 
@@ -112,21 +117,25 @@ def _steps(split: Split, batch_size: int, n_batches: int, seed: int = 0) -> tupl
 
 
 def step_section(split: Split, batch_size: int, n_batches: int) -> None:
-    cases, batches = _steps(split, batch_size, n_batches)
-    print(f"\n[step] full training steps on {n_batches} real batches of {batch_size} ({_load()})")
+    cases, batches = _steps(split, batch_size, n_batches + 1)
+    threads = torch.get_num_threads()
+    print(f"\n[step] full training steps on {n_batches} real batches of {batch_size}, median ({_load()})")
     configs = [
         ("padded GRU, F.cross_entropy, Adam (for-loop)", dict(packed=False, fused_loss=False, adam={"foreach": False})),
         ("+ packed GRU", dict(packed=True, fused_loss=False, adam={"foreach": False})),
         ("+ fused chunked loss", dict(packed=True, fused_loss=True, adam={"foreach": False})),
         ("+ fused Adam (what NARM uses)", dict(packed=True, fused_loss=True, adam={"fused": True})),
+        ("what NARM uses, 1 thread", dict(packed=True, fused_loss=True, adam={"fused": True}, threads=1)),
     ]
     for name, cfg in configs:
+        torch.set_num_threads(cfg.get("threads", threads))
         module = NARMModule(split.n_items, generator=torch.Generator().manual_seed(0))
         module.train()
         optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, **cfg["adam"])
         gen = torch.Generator().manual_seed(0)
 
-        def step(index: torch.Tensor) -> None:
+        def step(index: torch.Tensor) -> float:
+            started = time.perf_counter()
             items, lengths, targets = cases.batch(index, torch.device("cpu"))
             optimizer.zero_grad(set_to_none=True)
             context, _ = module.encode(items, lengths, gen, packed=cfg["packed"])
@@ -136,13 +145,12 @@ def step_section(split: Split, batch_size: int, n_batches: int) -> None:
                 loss = F.cross_entropy(module.scores(context), targets)
             loss.backward()
             optimizer.step()
+            return time.perf_counter() - started
 
         step(batches[0])
-        started = time.perf_counter()
-        for index in batches:
-            step(index)
-        seconds = (time.perf_counter() - started) / n_batches
+        seconds = float(np.median([step(index) for index in batches[1:]]))
         print(f"  {name:46s}: {seconds * 1e3:7.1f} ms/batch  {batch_size / seconds:7.0f} sequences/s")
+    torch.set_num_threads(threads)
 
 
 def epoch_section(split: Split) -> None:

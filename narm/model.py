@@ -141,19 +141,33 @@ class NARMModule(nn.Module):
         seq = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         return pad_packed_sequence(self.gru(seq)[0], batch_first=True, total_length=x.shape[1])[0]
 
-    def attention_weights(self, states: torch.Tensor, last: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """alpha_tj of eq. 7-8 for every position j: float[B, L], exactly 0 on padding.
+    def attend(self, states: torch.Tensor, last: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attention weights alpha_tj (eq. 7-8) and the local representation c_l (eq. 6).
+
+        Only the real positions are computed: a batch is as wide as its longest prefix (19
+        clicks) while the average prefix has about 4, so the padded positions would be most
+        of the work.
 
         Args:
-            states: float[B, L, H] hidden states h_j.
+            states: float[B, L, H] hidden states h_j (any values at padding).
             last: float[B, H] the last real hidden state h_t.
             mask: bool[B, L] True at real clicks.
+
+        Returns:
+            (alpha float[B, L], exactly 0 on padding; c_l float[B, H]).
         """
+        rows, cols = mask.nonzero(as_tuple=True)
+        real = states[rows, cols]  # [N, H]: h_j of every real click
         # paper eq. 8: q(h_t, h_j) = v^T sigma(A1 h_t + A2 h_j)
-        energy = self.v(torch.sigmoid(self.a1(last)[:, None, :] + self.a2(states))).squeeze(-1)
+        energy = self.v(torch.sigmoid(self.a1(last)[rows] + self.a2(real))).squeeze(-1)
         if self.attention_norm == "softmax":  # the reference code: a softmax over the real positions
-            return torch.softmax(energy.masked_fill(~mask, -math.inf), dim=1)
-        return energy.masked_fill(~mask, 0.0)  # paper eq. 7: alpha_tj = q(h_t, h_j), real j only
+            alpha = torch.full(mask.shape, -math.inf, dtype=energy.dtype, device=energy.device)
+            alpha = torch.softmax(alpha.index_put((rows, cols), energy), dim=1)
+            energy = alpha[rows, cols]
+        else:  # paper eq. 7: alpha_tj = q(h_t, h_j), real positions only
+            alpha = energy.new_zeros(mask.shape).index_put((rows, cols), energy)
+        local = last.new_zeros(last.shape).index_add(0, rows, energy[:, None] * real)  # eq. 6
+        return alpha, local
 
     def encode(
         self,
@@ -183,8 +197,7 @@ class NARMModule(nn.Module):
         if self.encoder == "global":
             context = last
         else:
-            alpha = self.attention_weights(states, last, items != 0)
-            local = torch.bmm(alpha[:, None, :], states).squeeze(1)  # paper eq. 6: sum_j alpha_tj h_j
+            alpha, local = self.attend(states, last, items != 0)  # paper eq. 6-8
             context = torch.cat([last, local], dim=1) if self.encoder == "hybrid" else local  # eq. 9
         if self.training:
             context = _dropout(context, self.context_dropout, generator)
@@ -216,11 +229,12 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of softmax(query @ items.T) and its gradient in one pass.
 
     The logits of all items (512 x 43k floats on DIGINETICA, 88 MB) are never held at once:
-    rows are taken ``chunk`` at a time, so that each block of logits stays in the CPU's cache
-    while it is turned into probabilities and then into both gradients, and so that the
-    allocator reuses one block instead of mapping (and page-faulting) 88 MB each step. The
-    forward pass therefore already computes the backward pass's products; backward only
-    scales them.
+    queries are taken ``chunk`` at a time, so that each block of logits stays in the CPU's
+    cache while it is turned into probabilities and then into both gradients, and so that the
+    allocator reuses one block instead of mapping (and page-faulting) 88 MB every step. Blocks
+    are items x queries, the orientation in which all three products run fastest with MKL
+    on this machine (``benchmarks/narm_speed.py``). The forward pass therefore already
+    computes the backward pass's products; backward only scales them.
     """
 
     @staticmethod
@@ -233,18 +247,18 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         loss = query.new_zeros(())
         for lo in range(0, n, chunk):
             q, t = query[lo : lo + chunk], targets[lo : lo + chunk]
-            logits = q @ items.T  # paper eq. 10 for every item
-            target_logit = logits.gather(1, t[:, None])
-            top = logits.amax(dim=1, keepdim=True)
+            logits = items @ q.T  # paper eq. 10 for every item: [n_items, chunk]
+            target_logit = logits[t, torch.arange(len(t), device=t.device)]
+            top = logits.amax(dim=0)
             exp = logits.sub_(top).exp_()  # in place: one buffer for logits and exponentials
-            total = exp.sum(dim=1, keepdim=True)
+            total = exp.sum(dim=0)
             # paper eq. 11: -log softmax(S)_target = log sum_i exp(S_i) - S_target
             loss += (total.log() + top - target_logit).sum()
             # d loss / d logits = softmax - one-hot; the 1 / total of the softmax is applied to
             # the small factors instead of the big block, and the one-hot part comes below
-            inv = total.reciprocal_()
-            torch.mm(exp, items, out=grad_query[lo : lo + chunk]).mul_(inv)
-            grad_items.addmm_(exp.T, q * inv)
+            inv = total.reciprocal_()[:, None]
+            torch.mm(exp.T, items, out=grad_query[lo : lo + chunk]).mul_(inv)
+            grad_items.addmm_(exp, q * inv)
         grad_query -= items[targets]
         grad_items.index_add_(0, targets, query, alpha=-1.0)
         ctx.save_for_backward(grad_query.div_(n), grad_items.div_(n))
@@ -269,7 +283,7 @@ def softmax_cross_entropy(
         query: float[B, D], B c_t of eq. 10.
         items: float[n_items, D], the item embeddings (a view of the embedding table is fine).
         targets: int64[B] item indices.
-        chunk: Rows of logits held at once (64 x 43k floats = 11 MB fits a 32 MB L3 cache).
+        chunk: Queries scored at once (64 x 43k floats = 11 MB fits a 32 MB L3 cache).
 
     Returns:
         A scalar tensor.
