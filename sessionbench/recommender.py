@@ -48,6 +48,21 @@ class PrefixBatch:
     lengths: np.ndarray
     targets: np.ndarray
 
+    @classmethod
+    def from_lists(cls, prefixes: list[list[int]], targets: list[int] | None = None) -> PrefixBatch:
+        """A batch built by hand from prefixes of item indices (targets 0 when not given).
+
+        Example: ``PrefixBatch.from_lists([[3, 1], [2]], targets=[4, 0])``.
+        """
+        if not prefixes or not all(len(p) >= 1 for p in prefixes):
+            raise ValueError("PrefixBatch.from_lists: every prefix needs at least one click")
+        items = np.full((len(prefixes), max(map(len, prefixes))), PAD, dtype=np.int64)
+        for row, prefix in enumerate(prefixes):
+            items[row, : len(prefix)] = prefix
+        lengths = np.array([len(p) for p in prefixes], dtype=np.int64)
+        targets = np.zeros(len(prefixes), dtype=np.int64) if targets is None else np.asarray(targets, dtype=np.int64)
+        return cls(items, lengths, targets)
+
     def __len__(self) -> int:
         return int(self.lengths.shape[0])
 

@@ -26,7 +26,7 @@ import torch
 from sessionbench.data import Sessions, Split
 from sessionbench.recommender import NotFittedError, PrefixBatch, Recommender
 
-__all__ = ["RecommenderContract", "as_numpy", "oracle_split"]
+__all__ = ["RecommenderContract", "abc_split", "as_numpy", "oracle_split"]
 
 A, B = 0, 1
 
@@ -53,6 +53,16 @@ def oracle_split(n_items: int = 30, n_train: int = 400, n_test: int = 60, seed: 
         item_ids=np.arange(n_items, dtype=np.int64),
         info={"form": "synthetic", "order": "file"},
     )
+
+
+def abc_split(n_items: int = 60, n_train: int = 600, seed: int = 0) -> Split:
+    """A deterministic sequence A -> B -> C (items 0, 1, 2) in a third of the training sessions,
+    random sessions of 2-5 other items otherwise; every test session is A, B, C, so a model that
+    learned the sequence has Recall@20 = 1."""
+    rng = np.random.default_rng(seed)
+    train = [[0, 1, 2] if s % 3 == 0 else list(rng.integers(3, n_items, rng.integers(2, 6))) for s in range(n_train)]
+    test = [[0, 1, 2]] * 20
+    return Split("abc", Sessions.from_lists(train), Sessions.from_lists(test), n_items, np.arange(n_items))
 
 
 def as_numpy(scores: np.ndarray | torch.Tensor) -> np.ndarray:

@@ -22,3 +22,15 @@ def shared_data(folder: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"real data not available: {path}")
     return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module of tiny models: they run fastest so, and two threads
+    spin against each other on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -7,7 +7,7 @@ import torch
 
 from baselines.fpmc import UNSEEN_SCORE, FPMC, _LazyAdam, _transitions
 from baselines.pop import Pop
-from sessionbench.data import Sessions, Split, load_dataset
+from sessionbench.data import Sessions, load_dataset
 from sessionbench.evaluation import evaluate
 from sessionbench.recommender import PrefixBatch
 from sessionbench.testing import RecommenderContract, as_numpy, oracle_split
@@ -16,11 +16,7 @@ A, B = 0, 1
 
 
 def batch(*prefixes: list[int]) -> PrefixBatch:
-    width = max(map(len, prefixes))
-    items = np.full((len(prefixes), width), -1, dtype=np.int64)
-    for row, p in enumerate(prefixes):
-        items[row, : len(p)] = p
-    return PrefixBatch(items, np.array([len(p) for p in prefixes]), np.full(len(prefixes), B, dtype=np.int64))
+    return PrefixBatch.from_lists(list(prefixes), targets=[B] * len(prefixes))
 
 
 def test_training_pairs_are_consecutive_clicks_within_sessions():

@@ -21,15 +21,10 @@ from baselines.gru4rec import (
 from sessionbench.data import Sessions, Split, load_dataset
 from sessionbench.evaluation import evaluate
 from sessionbench.recommender import PrefixBatch
-from sessionbench.testing import RecommenderContract, as_numpy
+from sessionbench.testing import RecommenderContract, abc_split, as_numpy
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread; two spin against each other on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 #: A small version of the tuned setting (BPR-max, constrained embedding, shared negatives).
@@ -40,20 +35,8 @@ def small_tuned(**overrides) -> GRU4RecTuned:
     return GRU4RecTuned(**{**SMALL_TUNED, **overrides})
 
 
-def abc_split(n_items: int = 60, seed: int = 0) -> Split:
-    """A -> B -> C (items 0, 1, 2) in a third of the sessions, random sessions otherwise."""
-    rng = np.random.default_rng(seed)
-    train = [[0, 1, 2] if s % 3 == 0 else list(rng.integers(3, n_items, rng.integers(2, 6))) for s in range(600)]
-    test = [[0, 1, 2]] * 20
-    return Split("abc", Sessions.from_lists(train), Sessions.from_lists(test), n_items, np.arange(n_items))
-
-
 def prefix_batch(*prefixes: list[int]) -> PrefixBatch:
-    width = max(map(len, prefixes))
-    items = np.full((len(prefixes), width), -1, dtype=np.int64)
-    for row, p in enumerate(prefixes):
-        items[row, : len(p)] = p
-    return PrefixBatch(items, np.array([len(p) for p in prefixes]), np.zeros(len(prefixes), dtype=np.int64))
+    return PrefixBatch.from_lists(list(prefixes))
 
 
 # ------------------------------------------------------------------ session-parallel batches

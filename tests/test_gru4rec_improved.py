@@ -9,19 +9,13 @@ import torch
 
 from baselines.gru4rec import UNSEEN_SCORE
 from baselines.gru4rec_improved import ImprovedGRU4Rec, ImprovedGRU4RecNet
-from sessionbench.data import Sessions, Split, load_dataset
+from sessionbench.data import Sessions, load_dataset
 from sessionbench.evaluation import evaluate
 from sessionbench.recommender import PrefixBatch
-from sessionbench.testing import RecommenderContract
+from sessionbench.testing import RecommenderContract, abc_split
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one thread; two spin against each other on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(**overrides) -> ImprovedGRU4Rec:
@@ -29,20 +23,8 @@ def tiny(**overrides) -> ImprovedGRU4Rec:
     return ImprovedGRU4Rec(**{**params, **overrides})
 
 
-def abc_split(n_items: int = 60, seed: int = 0) -> Split:
-    """A -> B -> C (items 0, 1, 2) in a third of the sessions, random sessions otherwise."""
-    rng = np.random.default_rng(seed)
-    train = [[0, 1, 2] if s % 3 == 0 else list(rng.integers(3, n_items, rng.integers(2, 6))) for s in range(600)]
-    test = [[0, 1, 2]] * 20
-    return Split("abc", Sessions.from_lists(train), Sessions.from_lists(test), n_items, np.arange(n_items))
-
-
 def prefix_batch(*prefixes: list[int]) -> PrefixBatch:
-    width = max(map(len, prefixes))
-    items = np.full((len(prefixes), width), -1, dtype=np.int64)
-    for row, p in enumerate(prefixes):
-        items[row, : len(p)] = p
-    return PrefixBatch(items, np.array([len(p) for p in prefixes]), np.zeros(len(prefixes), dtype=np.int64))
+    return PrefixBatch.from_lists(list(prefixes))
 
 
 def test_learns_a_deterministic_sequence():

@@ -20,21 +20,11 @@ from sessionbench.testing import RecommenderContract, as_numpy, oracle_split
 TINY = {"embedding_size": 8, "hidden_size": 12, "epochs": 2, "batch_size": 64}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is faster, and immune to OpenMP spinning on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def prefixes(*rows: list[int]) -> PrefixBatch:
-    width = max(map(len, rows))
-    items = np.full((len(rows), width), PAD, dtype=np.int64)
-    for r, row in enumerate(rows):
-        items[r, : len(row)] = row
-    return PrefixBatch(items, np.array([len(r) for r in rows]), np.zeros(len(rows), dtype=np.int64))
+    return PrefixBatch.from_lists(list(rows))
 
 
 # ------------------------------------------------------------------------- the equations by hand

@@ -18,11 +18,7 @@ def toy_split() -> Split:
 
 
 def batch(*prefixes: list[int]) -> PrefixBatch:
-    width = max(map(len, prefixes))
-    items = np.full((len(prefixes), width), -1, dtype=np.int64)
-    for row, p in enumerate(prefixes):
-        items[row, : len(p)] = p
-    return PrefixBatch(items, np.array([len(p) for p in prefixes]), np.zeros(len(prefixes), dtype=np.int64))
+    return PrefixBatch.from_lists(list(prefixes))
 
 
 def test_pop_scores_are_training_click_counts():
