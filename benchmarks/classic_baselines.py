@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -51,40 +49,31 @@ def _first_cases(sessions, cases: int):
 def _measure(preset: str, method: str, params: dict, cases: int) -> dict:
     """Fit and evaluate one method in this process; return its figures."""
     from sessionbench.evaluation import evaluate
+    from sessionbench.harness import PeakRSS
     from sessionbench.registry import resolve
 
     split = _split(preset)
     test = _first_cases(split.test, cases)
-    proc = psutil.Process()
-    loaded = proc.memory_info().rss
-    peak, stop = [loaded], threading.Event()
+    with PeakRSS() as memory:
+        loaded = memory.peak
+        model = resolve(method)(**params)
+        started = time.perf_counter()
+        model.fit(split, seed=0, progress=False)
+        fit_seconds = time.perf_counter() - started
 
-    def sample() -> None:
-        while not stop.wait(0.02):
-            peak[0] = max(peak[0], proc.memory_info().rss)
+        score_seconds = [0.0]
+        score = model.score
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    model = resolve(method)(**params)
-    started = time.perf_counter()
-    model.fit(split, seed=0, progress=False)
-    fit_seconds = time.perf_counter() - started
+        def timed_score(batch):
+            t = time.perf_counter()
+            out = score(batch)
+            score_seconds[0] += time.perf_counter() - t
+            return out
 
-    score_seconds = [0.0]
-    score = model.score
-
-    def timed_score(batch):
-        t = time.perf_counter()
-        out = score(batch)
-        score_seconds[0] += time.perf_counter() - t
-        return out
-
-    model.score = timed_score  # instance attribute: times the calls evaluate() makes
-    started = time.perf_counter()
-    result = evaluate(model, test, n_items=split.n_items, progress=False)
-    evaluate_seconds = time.perf_counter() - started
-    stop.set()
-    sampler.join()
+        model.score = timed_score  # instance attribute: times the calls evaluate() makes
+        started = time.perf_counter()
+        result = evaluate(model, test, n_items=split.n_items, progress=False)
+        evaluate_seconds = time.perf_counter() - started
     return {
         "preset": preset,
         "method": method,
@@ -96,23 +85,11 @@ def _measure(preset: str, method: str, params: dict, cases: int) -> dict:
         "evaluate_s": evaluate_seconds,
         "score_s": score_seconds[0],
         "loaded_gib": loaded / 2**30,
-        "peak_gib": max(peak[0], proc.memory_info().rss) / 2**30,
-        "process_peak_gib": _high_water_mark() / 2**30,
+        "peak_gib": memory.peak / 2**30,
+        "process_peak_gib": memory.process_peak / 2**30,
         "recall@20": result.metrics["recall@20"],
         "mrr@20": result.metrics["mrr@20"],
     }
-
-
-def _high_water_mark() -> int:
-    """This process's peak resident memory in bytes (VmHWM, Linux), else ru_maxrss."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _child(args: list[str]) -> dict:

@@ -36,7 +36,7 @@ from sessionbench.evaluation import KS, TIE_MODES, evaluate, hits_by_length, met
 from sessionbench.registry import resolve
 from sessionbench.recommender import Recommender
 
-__all__ = ["Job", "JobOutcome", "params_hash", "plan", "process_peak_rss", "result_stem", "run_job", "run_jobs", "versions"]
+__all__ = ["Job", "JobOutcome", "PeakRSS", "params_hash", "plan", "process_peak_rss", "result_stem", "run_job", "run_jobs", "versions"]
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ def _fit_and_evaluate(
     stem_dir: Path,
     stem: str,
 ) -> dict[str, Any]:
-    with _PeakRSS() as peak:
+    with PeakRSS() as peak:
         started = time.perf_counter()
         recommender.fit(split, seed=job.seed, device=device, progress=progress)
         fit_seconds = time.perf_counter() - started
@@ -303,9 +303,17 @@ def _dataset_info(split: Split) -> dict[str, Any]:
     return {"stats": split.stats(), "n_items": split.n_items} | {k: split.info[k] for k in keep if k in split.info}
 
 
-class _PeakRSS:
-    """Peak resident memory of this process while the block runs (sampled every 20 ms), and
-    the process's lifetime peak (``ru_maxrss``) at its end."""
+class PeakRSS:
+    """Peak resident memory of this process while the block runs (sampled every 20 ms,
+    ``peak``), and the process's lifetime peak at its end (``process_peak``, see
+    :func:`process_peak_rss`); both in bytes.
+
+    Example::
+
+        with PeakRSS() as memory:
+            model.fit(split, seed=0)
+        print(memory.peak / 2**30, "GiB")
+    """
 
     def __init__(self, interval: float = 0.02) -> None:
         self.interval = interval
@@ -318,7 +326,7 @@ class _PeakRSS:
         while not self._stop.wait(self.interval):
             self.peak = max(self.peak, self._proc.memory_info().rss)
 
-    def __enter__(self) -> _PeakRSS:
+    def __enter__(self) -> PeakRSS:
         self.peak = self._proc.memory_info().rss
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
