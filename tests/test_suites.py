@@ -94,3 +94,25 @@ def test_dask_cluster_on_loopback_gives_the_same_results(tmp_path):
     for path in (tmp_path / "local" / "raw" / "synthetic").glob("*.json"):
         other = json.loads((tmp_path / "dask" / "raw" / "synthetic" / path.name).read_text())
         assert json.loads(path.read_text())["by_ties"] == other["by_ties"]
+
+
+def test_paper_suite_quick_runs_every_built_in_and_renders_every_table_and_figure(tmp_path):
+    """The issue's acceptance command, ``run_benchmark.py --suite paper --quick``, on the small
+    synthetic data: one epoch per trained model, every table, both figures."""
+    from sessionbench.registry import builtin_names, resolve
+
+    assert main(["--suite", "paper", "--quick", "--results-dir", str(tmp_path), "--no-progress"]) == 0
+    page = (tmp_path / "synthetic.md").read_text()
+    for title in ("## Table 1", "## Table 2", "## Table 3", "## Table 4", "## Table 5", "Figure 5", "Figure 6"):
+        assert title in page
+    table3 = page.split("## Table 3")[1].split("##")[0]
+    main_suite = [name for name in builtin_names() if "main" in resolve(name).suites]
+    assert {"pop", "spop", "itemknn", "bprmf", "fpmc", "gru4rec", "gru4rec-improved", "narm"} <= set(main_suite)
+    for name in main_suite:
+        assert f"| {name} " in table3
+    assert "not run" not in page.split("## Table 2")[1].split("## Table 3")[0]
+    assert "not run" not in page.split("## Table 4")[1].split("## Table 5")[0]
+    assert "Paper: no published numbers for this dataset." in page  # not a word about DIGINETICA
+    for png in [tmp_path / "synthetic-figure5.png", *(tmp_path / "raw" / "synthetic").glob("narm-*-attention.png")]:
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    assert list((tmp_path / "raw" / "synthetic").glob("narm-*-attention.png"))
