@@ -69,6 +69,7 @@ import scipy.sparse as sp
 import torch
 
 from sessionbench.data import Split
+from sessionbench.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, check_params
 from sessionbench.recommender import PrefixBatch, Recommender
 
 __all__ = ["BPRMF"]
@@ -105,18 +106,15 @@ class BPRMF(Recommender):
     def __init__(
         self, embedding_size: int = 100, learning_rate: float = 0.1, l2: float = 0.0, epochs: int = 50, n_threads: int = 1
     ) -> None:
-        for param, value in (("embedding_size", embedding_size), ("epochs", epochs), ("n_threads", n_threads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"BPRMF: {param} must be a positive integer, got {value!r}")
-        if not learning_rate > 0:
-            raise ValueError(f"BPRMF: learning_rate must be > 0, got {learning_rate!r}")
-        if not l2 >= 0:
-            raise ValueError(f"BPRMF: l2 must be >= 0, got {l2!r}")
         self.embedding_size = embedding_size
         self.learning_rate = learning_rate
         self.l2 = l2
         self.epochs = epochs
         self.n_threads = n_threads
+        check_params(
+            self, embedding_size=POSITIVE_INT, learning_rate=POSITIVE, l2=NON_NEGATIVE, epochs=POSITIVE_INT,
+            n_threads=POSITIVE_INT,
+        )
 
     def fit(self, split: Split, *, seed: int = 0, device: str = "cpu", progress: bool = True) -> BPRMF:
         from implicit.cpu.bpr import BayesianPersonalizedRanking

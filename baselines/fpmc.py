@@ -65,6 +65,7 @@ import torch
 import torch.nn.functional as F
 
 from sessionbench.data import Sessions, Split
+from sessionbench.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, check_params
 from sessionbench.recommender import PrefixBatch, Recommender
 from sessionbench.training import generators, train_epochs
 
@@ -108,20 +109,16 @@ class FPMC(Recommender):
         batch_size: int = 512,
         init_std: float = 0.01,
     ) -> None:
-        for param, value in (("embedding_size", embedding_size), ("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"FPMC: {param} must be a positive integer, got {value!r}")
-        for param, value in (("learning_rate", learning_rate), ("init_std", init_std)):
-            if not value > 0:
-                raise ValueError(f"FPMC: {param} must be > 0, got {value!r}")
-        if not l2 >= 0:
-            raise ValueError(f"FPMC: l2 must be >= 0, got {l2!r}")
         self.embedding_size = embedding_size
         self.learning_rate = learning_rate
         self.l2 = l2
         self.epochs = epochs
         self.batch_size = batch_size
         self.init_std = init_std
+        check_params(
+            self, embedding_size=POSITIVE_INT, learning_rate=POSITIVE, l2=NON_NEGATIVE, epochs=POSITIVE_INT,
+            batch_size=POSITIVE_INT, init_std=POSITIVE,
+        )
 
     def fit(self, split: Split, *, seed: int = 0, device: str = "cpu", progress: bool = True) -> FPMC:
         self.device = "cpu"  # ~1.5k factor rows per step: nothing for a GPU to gain

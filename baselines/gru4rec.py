@@ -81,6 +81,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from sessionbench.data import Split
+from sessionbench.params import (
+    FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_params, fail, one_of,
+)
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import generators, resolve_device, train_epochs
 
@@ -479,29 +482,19 @@ class GRU4Rec(Recommender):
         self._validate()
 
     def _validate(self) -> None:
-        name = type(self).__name__
-        checks = [
-            (self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}"),
-            (self.final_activation in FINAL_ACTIVATIONS, "final_activation", f"one of {', '.join(FINAL_ACTIVATIONS)}"),
-            (self.hidden_size >= 1, "hidden_size", ">= 1"),
-            (self.embedding_size >= 0, "embedding_size", ">= 0"),
-            (not (self.constrained_embedding and self.embedding_size), "embedding_size", "0 if constrained_embedding"),
-            (self.batch_size >= (1 if self.n_negatives else 2), "batch_size", ">= 2 (>= 1 with n_negatives > 0)"),
-            (0 <= self.dropout_embedding < 1, "dropout_embedding", "in [0, 1)"),
-            (0 <= self.dropout_hidden < 1, "dropout_hidden", "in [0, 1)"),
-            (self.learning_rate > 0, "learning_rate", "> 0"),
-            (0 <= self.momentum < 1, "momentum", "in [0, 1)"),
-            (self.n_negatives >= 0, "n_negatives", ">= 0"),
-            (self.sample_alpha >= 0, "sample_alpha", ">= 0"),
-            (self.bpreg >= 0, "bpreg", ">= 0"),
-            (self.elu_param > 0, "elu_param", "> 0"),
-            (self.logq >= 0, "logq", ">= 0"),
-            (self.logq == 0 or self.loss == "cross-entropy", "logq", "0 unless loss='cross-entropy'"),
-            (self.epochs >= 1, "epochs", ">= 1"),
-        ]
-        for ok, param, expected in checks:
-            if not ok:
-                raise ValueError(f"{name}: {param} must be {expected}, got {getattr(self, param)!r}")
+        check_params(
+            self, loss=one_of(*LOSSES), final_activation=one_of(*FINAL_ACTIVATIONS), hidden_size=POSITIVE_INT,
+            embedding_size=NON_NEGATIVE_INT, constrained_embedding=one_of(True, False),
+            batch_size=POSITIVE_INT, dropout_embedding=FRACTION, dropout_hidden=FRACTION, learning_rate=POSITIVE,
+            momentum=FRACTION, n_negatives=NON_NEGATIVE_INT, sample_alpha=NON_NEGATIVE, bpreg=NON_NEGATIVE,
+            elu_param=POSITIVE, logq=NON_NEGATIVE, epochs=POSITIVE_INT,
+        )
+        if self.constrained_embedding and self.embedding_size:
+            fail(self, "embedding_size", "0 if constrained_embedding")
+        if self.batch_size < 2 and not self.n_negatives:  # a lone row has no negative to rank against
+            fail(self, "batch_size", ">= 2 (>= 1 with n_negatives > 0)")
+        if self.logq and self.loss != "cross-entropy":
+            fail(self, "logq", "0 unless loss='cross-entropy'")
 
     # -------------------------------------------------------------------------------- fit
 

@@ -54,6 +54,7 @@ from torch import nn
 
 from baselines.gru4rec import UNSEEN_SCORE, item_index
 from sessionbench.data import Sessions, Split
+from sessionbench.params import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_params, one_of
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import generators, prefix_batches, resolve_device, train_epochs
 
@@ -146,19 +147,11 @@ class ImprovedGRU4Rec(Recommender):
         self.embedding_size, self.hidden_size, self.click_dropout = embedding_size, hidden_size, click_dropout
         self.learning_rate, self.batch_size, self.max_length = learning_rate, batch_size, max_length
         self.epochs, self.pretrain, self.pretrain_epochs = epochs, pretrain, pretrain_epochs
-        checks = [
-            (embedding_size >= 1, "embedding_size", ">= 1"),
-            (hidden_size >= 1, "hidden_size", ">= 1"),
-            (0 <= click_dropout < 1, "click_dropout", "in [0, 1)"),
-            (learning_rate > 0, "learning_rate", "> 0"),
-            (batch_size >= 1, "batch_size", ">= 1"),
-            (max_length >= 1, "max_length", ">= 1"),
-            (epochs >= 1, "epochs", ">= 1"),
-            (pretrain_epochs >= 0, "pretrain_epochs", ">= 0"),
-        ]
-        for ok, param, expected in checks:
-            if not ok:
-                raise ValueError(f"{type(self).__name__}: {param} must be {expected}, got {getattr(self, param)!r}")
+        check_params(
+            self, embedding_size=POSITIVE_INT, hidden_size=POSITIVE_INT, click_dropout=FRACTION, learning_rate=POSITIVE,
+            batch_size=POSITIVE_INT, max_length=POSITIVE_INT, epochs=POSITIVE_INT, pretrain=one_of(True, False),
+            pretrain_epochs=NON_NEGATIVE_INT,
+        )
 
     def fit(self, split: Split, *, seed: int, device: str = "cpu", progress: bool = True) -> ImprovedGRU4Rec:
         dev = resolve_device(device)

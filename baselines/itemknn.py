@@ -49,6 +49,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from sessionbench.data import Sessions, Split
+from sessionbench.params import NON_NEGATIVE, POSITIVE_INT, UNIT, check_params, one_of, optional
 from sessionbench.recommender import PrefixBatch, Recommender
 
 __all__ = ["ItemKNN"]
@@ -87,18 +88,13 @@ class ItemKNN(Recommender):
     seen_: np.ndarray | None = None  # bool[n_items] item has training clicks
 
     def __init__(self, n_neighbors: int | None = 100, lmbd: float = 20.0, alpha: float = 0.5, counting: str = "events") -> None:
-        if n_neighbors is not None and (isinstance(n_neighbors, bool) or not isinstance(n_neighbors, int) or n_neighbors < 1):
-            raise ValueError(f"ItemKNN: n_neighbors must be a positive integer or None, got {n_neighbors!r}")
-        if not lmbd >= 0:
-            raise ValueError(f"ItemKNN: lmbd must be >= 0, got {lmbd!r}")
-        if not 0 <= alpha <= 1:
-            raise ValueError(f"ItemKNN: alpha must be in [0, 1], got {alpha!r}")
-        if counting not in _COUNTINGS:
-            raise ValueError(f"ItemKNN: counting must be one of {', '.join(_COUNTINGS)}, got {counting!r}")
         self.n_neighbors = n_neighbors
         self.lmbd = lmbd
         self.alpha = alpha
         self.counting = counting
+        check_params(
+            self, n_neighbors=optional(POSITIVE_INT), lmbd=NON_NEGATIVE, alpha=UNIT, counting=one_of(*_COUNTINGS)
+        )
 
     def fit(self, split: Split, *, seed: int = 0, device: str = "cpu", progress: bool = True) -> ItemKNN:
         self.device = "cpu"

@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from narm.model import ATTENTION_NORMS, NARMModule, softmax_cross_entropy
 from sessionbench.data import Sessions, Split
 from sessionbench.evaluation import rank_of_targets
+from sessionbench.params import FRACTION, OPEN_UNIT, POSITIVE, POSITIVE_INT, check_params, one_of, optional
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import generators, holdout_recent, resolve_device, train_epochs
 
@@ -160,25 +161,6 @@ class NARM(Recommender):
         validation: str = "recent",
         validation_fraction: float = 0.1,
     ) -> None:
-        sizes = {"embedding_size": embedding_size, "hidden_size": hidden_size, "batch_size": batch_size}
-        for key, value in (sizes | {"epochs": epochs, "max_length": max_length}).items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__}: {key} must be a positive integer, got {value!r}")
-        for key, value in (("embedding_dropout", embedding_dropout), ("context_dropout", context_dropout)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{type(self).__name__}: {key} must be in [0, 1), got {value!r}")
-        if not learning_rate > 0:
-            raise ValueError(f"{type(self).__name__}: learning_rate must be > 0, got {learning_rate!r}")
-        if patience is not None and (not isinstance(patience, int) or patience < 1):
-            raise ValueError(f"{type(self).__name__}: patience must be a positive integer or None, got {patience!r}")
-        choices = {"truncate": (truncate, TRUNCATIONS), "attention_norm": (attention_norm, ATTENTION_NORMS)}
-        for key, (value, allowed) in (choices | {"validation": (validation, VALIDATIONS)}).items():
-            if value not in allowed:
-                raise ValueError(f"{type(self).__name__}: {key} must be one of {', '.join(allowed)}, got {value!r}")
-        if not 0.0 < validation_fraction < 1.0:
-            raise ValueError(
-                f"{type(self).__name__}: validation_fraction must be in (0, 1), got {validation_fraction!r}"
-            )
         self.embedding_size = embedding_size
         self.hidden_size = hidden_size
         self.embedding_dropout = embedding_dropout
@@ -192,6 +174,12 @@ class NARM(Recommender):
         self.attention_norm = attention_norm
         self.validation = validation
         self.validation_fraction = validation_fraction
+        check_params(
+            self, embedding_size=POSITIVE_INT, hidden_size=POSITIVE_INT, embedding_dropout=FRACTION,
+            context_dropout=FRACTION, learning_rate=POSITIVE, batch_size=POSITIVE_INT, epochs=POSITIVE_INT,
+            patience=optional(POSITIVE_INT), max_length=POSITIVE_INT, truncate=one_of(*TRUNCATIONS),
+            attention_norm=one_of(*ATTENTION_NORMS), validation=one_of(*VALIDATIONS), validation_fraction=OPEN_UNIT,
+        )
 
     # ----------------------------------------------------------------------------- training
     def fit(self, split: Split, *, seed: int, device: str = "cpu", progress: bool = True) -> NARM:
