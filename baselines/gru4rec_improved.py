@@ -12,7 +12,8 @@ What is computed:
   zero), drawn afresh for every mini-batch.
 - Model (Sec. 3, 4.1): item embedding -> one GRU layer of 100 units -> last hidden state h_t ->
   scores W h_t + b over all items; loss: softmax cross-entropy over all items,
-  -log softmax(W h_t + b)_target. Mini-batches of padded prefixes in random order (not
+  -log softmax(W h_t + b)_target (computed block by block with its gradient,
+  :func:`sessionbench.losses.linear_softmax_cross_entropy`, never holding all logits). Mini-batches of padded prefixes in random order (not
   session-parallel), Adam, sequences truncated to their last 19 clicks (the BPTT length).
 - Shift in the input distribution (Sec. 3.2): when the split keeps only the most recent
   fraction of the training data (YOOCHOOSE 1/64, 1/4 from raw clicks: ``split.full_train`` is
@@ -49,11 +50,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from baselines.gru4rec import UNSEEN_SCORE, item_index
 from sessionbench.data import Sessions, Split
+from sessionbench.losses import linear_softmax_cross_entropy
 from sessionbench.params import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_params, one_of
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import generators, prefix_batches, resolve_device, train_epochs
@@ -89,14 +90,18 @@ class ImprovedGRU4RecNet(nn.Module):
                 p.uniform_(-(hidden_size**-0.5), hidden_size**-0.5, generator=generator)
 
     def forward(self, items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Scores after each sequence.
+        """Scores after each sequence: float[B, n_items], W h_t + b (the softmax's logits).
+
+        Args as for :meth:`last_state`.
+        """
+        return self.output(self.last_state(items, lengths))
+
+    def last_state(self, items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """h_t, the GRU state after each sequence's last click: float[B, hidden_size].
 
         Args:
             items: int64[B, L] compact item index + 1, left aligned; 0 = padding or dropped.
             lengths: int64[B] positions used per row (>= 1).
-
-        Returns:
-            float[B, n_items] scores W h_t + b (logits of the softmax).
         """
         # packed: the GRU steps each row only through its own clicks (the mean prefix is ~4
         # clicks, the padded width up to 19), and h_n is each row's state after its last click
@@ -104,7 +109,7 @@ class ImprovedGRU4RecNet(nn.Module):
             self.embedding(items), lengths.cpu(), batch_first=True, enforce_sorted=False
         )
         _, last = self.gru(packed)
-        return self.output(last[0])
+        return last[0]
 
 
 class ImprovedGRU4Rec(Recommender):
@@ -187,7 +192,8 @@ class ImprovedGRU4Rec(Recommender):
                 dropped = torch.rand(items.shape, generator=gen, device=items.device) < self.click_dropout
                 items = items.masked_fill(dropped, 0)
             targets = self.item_map_[torch.from_numpy(batch.targets).to(self.device)]
-            loss = F.cross_entropy(self.net_(items, lengths), targets)  # softmax over all items
+            # softmax over all items, fused: equals F.cross_entropy(self.net_(items, lengths), targets)
+            loss = linear_softmax_cross_entropy(self.net_.last_state(items, lengths), self.net_.output, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

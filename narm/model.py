@@ -40,6 +40,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from sessionbench.losses import softmax_cross_entropy  # eq. 10-11 fused; shared with the other softmax models
+
 __all__ = ["ATTENTION_NORMS", "DECODERS", "ENCODERS", "NARMModule", "softmax_cross_entropy"]
 
 ENCODERS = ("hybrid", "global", "local")
@@ -223,69 +225,3 @@ class NARMModule(nn.Module):
     ) -> torch.Tensor:
         """Scores of every item after each prefix: float[B, n_items] (see :meth:`encode`)."""
         return self.scores(self.encode(items, lengths, generator)[0])
-
-
-class _SoftmaxCrossEntropy(torch.autograd.Function):
-    """Mean cross-entropy of softmax(query @ items.T) and its gradient in one pass.
-
-    The logits of all items (512 x 43k floats on DIGINETICA, 88 MB) are never held at once:
-    queries are taken ``chunk`` at a time, so that each block of logits stays in the CPU's
-    cache while it is turned into probabilities and then into both gradients, and so that the
-    allocator reuses one block instead of mapping (and page-faulting) 88 MB every step. Blocks
-    are items x queries, the orientation in which all three products run fastest with MKL
-    on this machine (``benchmarks/narm_speed.py``). The forward pass therefore already
-    computes the backward pass's products; backward only scales them.
-    """
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx, query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int
-    ) -> torch.Tensor:
-        n = query.shape[0]
-        grad_query = torch.empty_like(query)
-        grad_items = torch.zeros_like(items)
-        loss = query.new_zeros(())
-        for lo in range(0, n, chunk):
-            q, t = query[lo : lo + chunk], targets[lo : lo + chunk]
-            logits = items @ q.T  # paper eq. 10 for every item: [n_items, chunk]
-            target_logit = logits[t, torch.arange(len(t), device=t.device)]
-            top = logits.amax(dim=0)
-            exp = logits.sub_(top).exp_()  # in place: one buffer for logits and exponentials
-            total = exp.sum(dim=0)
-            # paper eq. 11: -log softmax(S)_target = log sum_i exp(S_i) - S_target
-            loss += (total.log() + top - target_logit).sum()
-            # d loss / d logits = softmax - one-hot; the 1 / total of the softmax is applied to
-            # the small factors instead of the big block, and the one-hot part comes below
-            inv = total.reciprocal_()[:, None]
-            torch.mm(exp.T, items, out=grad_query[lo : lo + chunk]).mul_(inv)
-            grad_items.addmm_(exp, q * inv)
-        grad_query -= items[targets]
-        grad_items.index_add_(0, targets, query, alpha=-1.0)
-        ctx.save_for_backward(grad_query.div_(n), grad_items.div_(n))
-        return loss / n
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None]:  # type: ignore[override]
-        grad_query, grad_items = ctx.saved_tensors
-        return grad_query * grad, grad_items * grad, None, None
-
-
-def softmax_cross_entropy(
-    query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int = 64
-) -> torch.Tensor:
-    """Mean over the batch of -log softmax(query @ items.T)[target] (paper eq. 10-11).
-
-    Equals ``F.cross_entropy(query @ items.T, targets)`` (to float rounding) in value and
-    gradient, with less memory traffic; the gradient is computed during the forward pass, so
-    call it only where the loss is differentiated.
-
-    Args:
-        query: float[B, D], B c_t of eq. 10.
-        items: float[n_items, D], the item embeddings (a view of the embedding table is fine).
-        targets: int64[B] item indices.
-        chunk: Queries scored at once (64 x 43k floats = 11 MB fits a 32 MB L3 cache).
-
-    Returns:
-        A scalar tensor.
-    """
-    return _SoftmaxCrossEntropy.apply(query, items, targets, chunk)

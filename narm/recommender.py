@@ -28,7 +28,7 @@ Deviations from the paper/reference (see also :mod:`narm.model`):
 - Validation Recall@20 counts ties against the target; the code counted them for it (no
   difference for float scores in practice).
 - The code's loss is -log(softmax + 1e-8); ours is the exact log-softmax cross-entropy,
-  computed chunk by chunk together with its gradient (:func:`narm.model.softmax_cross_entropy`).
+  computed chunk by chunk together with its gradient (:func:`sessionbench.losses.softmax_cross_entropy`).
 - The model is trained on the 90% left after the validation hold-out, as in the code; nothing
   is retrained on the full training data.
 """
@@ -43,9 +43,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from narm.model import ATTENTION_NORMS, NARMModule, softmax_cross_entropy
+from narm.model import ATTENTION_NORMS, NARMModule
 from sessionbench.data import Sessions, Split
 from sessionbench.evaluation import rank_of_targets
+from sessionbench.losses import linear_softmax_cross_entropy, softmax_cross_entropy
 from sessionbench.params import FRACTION, OPEN_UNIT, POSITIVE, POSITIVE_INT, check_params, one_of, optional
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import generators, holdout_recent, resolve_device, train_epochs
@@ -255,7 +256,7 @@ class NARM(Recommender):
             # paper eq. 10-11 fused: softmax over emb_i^T (B c_t) for all items, and its gradient
             loss = softmax_cross_entropy(self.module_.query(context), self.module_.item_embeddings, targets)
         else:
-            loss = torch.nn.functional.cross_entropy(self.module_.scores(context), targets)  # eq. 11
+            loss = linear_softmax_cross_entropy(context, self.module_.fc, targets)  # eq. 11 over the FC scores
         loss.backward()
         optimizer.step()
         return loss.detach()
