@@ -6,28 +6,27 @@ from torch import nn
 from sessionbench.losses import linear_softmax_cross_entropy, softmax_cross_entropy
 
 
-def _inputs(seed=0, b=13, d=6, n=50):
-    g = torch.Generator().manual_seed(seed)
-    query = torch.randn(b, d, generator=g, dtype=torch.float64, requires_grad=True)
-    items = torch.randn(n, d, generator=g, dtype=torch.float64, requires_grad=True)
-    targets = torch.randint(0, n, (b,), generator=g)
-    return query, items, targets
-
-
-@pytest.mark.parametrize("chunk", [1, 4, 64])
-def test_fused_loss_and_gradients_equal_the_plain_cross_entropy(chunk):
-    query, items, targets = _inputs()
-    fused = softmax_cross_entropy(query, items, targets, chunk)
-    got = torch.autograd.grad(fused, (query, items))
-    plain = F.cross_entropy(query @ items.T, targets)
-    want = torch.autograd.grad(plain, (query, items))
+@pytest.mark.parametrize("chunk", [1, 8, 64])
+def test_fused_softmax_cross_entropy_equals_autograd_in_value_and_gradient(chunk):
+    gen = torch.Generator().manual_seed(2)
+    query = torch.randn(37, 5, dtype=torch.float64, generator=gen, requires_grad=True)
+    items = (3 * torch.randn(61, 5, dtype=torch.float64, generator=gen)).requires_grad_()
+    targets = torch.randint(0, 61, (37,), generator=gen)
+    fused = softmax_cross_entropy(query, items, targets, chunk=chunk)
+    (2.5 * fused).backward()  # an upstream gradient other than 1 must scale both gradients
+    grads = query.grad.clone(), items.grad.clone()
+    query.grad = items.grad = None
+    plain = F.cross_entropy(query @ items.T, targets)  # NARM eq. 11
+    (2.5 * plain).backward()
     torch.testing.assert_close(fused, plain)
-    for g, w in zip(got, want):
-        torch.testing.assert_close(g, w)
+    torch.testing.assert_close(grads[0], query.grad)
+    torch.testing.assert_close(grads[1], items.grad)
 
 
 def test_linear_form_equals_cross_entropy_of_the_layer_bias_included():
-    hidden, _, targets = _inputs(seed=1, n=30)
+    gen = torch.Generator().manual_seed(1)
+    hidden = torch.randn(13, 6, dtype=torch.float64, generator=gen, requires_grad=True)
+    targets = torch.randint(0, 30, (13,), generator=gen)
     layer = nn.Linear(6, 30).double()
     with torch.no_grad():
         layer.bias.uniform_(-3, 3)  # a bias that matters
