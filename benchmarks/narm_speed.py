@@ -42,9 +42,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from narm.model import NARMModule, softmax_cross_entropy
+from narm.model import NARMModule
 from narm.recommender import NARM, _Cases
 from sessionbench.data import Split, load_dataset
+from sessionbench.losses import softmax_cross_entropy
 from sessionbench.training import generators
 
 

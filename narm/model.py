@@ -40,9 +40,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from sessionbench.losses import softmax_cross_entropy  # eq. 10-11 fused; shared with the other softmax models
-
-__all__ = ["ATTENTION_NORMS", "DECODERS", "ENCODERS", "NARMModule", "softmax_cross_entropy"]
+__all__ = ["ATTENTION_NORMS", "DECODERS", "ENCODERS", "NARMModule"]
 
 ENCODERS = ("hybrid", "global", "local")
 DECODERS = ("bilinear", "fc")
