@@ -186,7 +186,7 @@ class ImprovedGRU4Rec(Recommender):
     ) -> float:
         """One pass over every training prefix in random order; returns the mean loss."""
         self.net_.train()
-        total, count = 0.0, 0
+        total, count = torch.zeros((), device=self.device), 0  # summed on the device: no sync per step
         for batch in prefix_batches(sessions, self.batch_size, rng, max_length=self.max_length, keep="last"):
             items, lengths = self._inputs(batch)
             if self.click_dropout > 0:  # paper Sec. 3.1: drop each input click with this probability
@@ -198,9 +198,9 @@ class ImprovedGRU4Rec(Recommender):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss.detach()) * len(batch)
+            total += loss.detach() * len(batch)
             count += len(batch)
-        return total / max(count, 1)
+        return float(total) / max(count, 1)
 
     def _inputs(self, batch: PrefixBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """(items, lengths): the last ``max_length`` clicks of each prefix as compact index + 1
