@@ -167,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; returns the exit status (0 ok, 1 a job failed, 2 bad usage or data)."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    # --verbose is for our epochs and timings; matplotlib and PIL would add every font lookup and PNG chunk.
+    for chatty in ("matplotlib", "PIL"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     if args.list:
         _list()
         return 0

@@ -2,6 +2,7 @@
 failures, interruption, tables regenerated without training."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -143,3 +144,17 @@ def test_unwritable_results_dir_is_reported_before_training(tmp_path, capsys):
     blocker.write_text("")
     assert main(["--methods", "pop", "--results-dir", str(blocker / "results")]) == 2
     assert "cannot write there" in capsys.readouterr().err
+
+
+def test_verbose_keeps_our_debug_lines_and_drops_matplotlibs(caplog):
+    caplog.set_level("DEBUG")
+    saved = {name: logging.getLogger(name).level for name in ("matplotlib", "PIL")}
+    try:
+        assert main(["--verbose", "--list"]) == 0
+        logging.getLogger("matplotlib.font_manager").debug("findfont: score(...)")
+        logging.getLogger("PIL.PngImagePlugin").debug("STREAM b'IHDR'")
+        logging.getLogger("sessionbench.harness").debug("epoch 1: loss 7.2")
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+    assert [r.getMessage() for r in caplog.records] == ["epoch 1: loss 7.2"]
