@@ -103,7 +103,9 @@ def plan(
     A method's settings are its defaults plus those its class lists in ``suite_params`` for the
     suite (e.g. NARM at hidden size 50 and 100 for the ablations; the ``paper`` suite is main
     and ablations together); ``params`` overrides apply on top. A setting that differs from the
-    defaults is marked with its suite (``Job.variant``), which keeps it out of Table 3.
+    defaults is marked with its suite (``Job.variant``), which keeps it out of Table 3. So is one
+    that moves a hyperparameter a suite sweeps away from the class default, even by ``params``
+    (``narm.hidden_size=50`` is Table 4's d = 50 cell, not the paper's NARM of Table 3).
     """
     params = params or {}
     suites = ("main", "ablations") if suite == "paper" else (suite or "main",)
@@ -111,14 +113,16 @@ def plan(
     for method in methods:
         cls = resolve(method)
         overrides = params.get(method, {})
-        defaults = cls(**overrides).get_params()
+        defaults, paper_setting = cls(**overrides).get_params(), cls().get_params()
+        swept = {key: name for name, options in cls.suite_params.items() for option in options for key in option}
         settings: dict[str, tuple[dict[str, Any], str | None]] = {}
         for name in suites:
             for setting in cls.suite_params.get(name) or [{}]:
                 merged = {**setting, **overrides}
                 full = cls(**merged).get_params()
                 key = json.dumps(full, sort_keys=True, default=str)
-                settings.setdefault(key, (merged, None if full == defaults else name))
+                moved = [swept[k] for k in swept if full[k] != paper_setting[k]]
+                settings.setdefault(key, (merged, name if full != defaults else (moved[0] if moved else None)))
         for merged, variant in settings.values():
             jobs += [Job(d, method, merged, s, data_dir, dict(data_options or {}), variant) for d in datasets for s in seeds]
     return jobs

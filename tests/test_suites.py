@@ -53,6 +53,15 @@ def test_a_suite_plans_each_listed_setting():
     assert all(j.params["noise"] == 0.2 for j in jobs if j.method != "pop")
 
 
+def test_a_swept_hyperparameter_set_by_hand_is_still_an_ablation_setting():
+    fake = "test_suites:FakeNARM"
+    for suite in ("ablations", "main"):
+        jobs = plan(["synthetic"], [fake], [0], {fake: {"hidden_size": 50}}, suite=suite)
+        assert [(j.params["hidden_size"], j.variant) for j in jobs] == [(50, "ablations")]  # Table 4, not Table 3
+    jobs = plan(["synthetic"], [fake], [0], {fake: {"noise": 0.2, "hidden_size": 100}}, suite="main")
+    assert [j.variant for j in jobs] == [None]  # other hyperparameters set by hand stay in Table 3
+
+
 def test_paper_suite_renders_every_table_significance_and_figure_5(tmp_path):
     common = ["--results-dir", str(tmp_path), "--no-progress", "--seeds", "0,1"]
     methods = "pop,test_suites:Noisy,test_suites:FakeNARM"
