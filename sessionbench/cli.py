@@ -203,6 +203,10 @@ def _run(args: argparse.Namespace) -> int:
     device = _device(args.device)
     suite = None if args.suite == "main" else args.suite
     jobs = plan([args.dataset], methods, seeds, overrides, args.data_dir, options, suite=suite)
+    if "4" not in SUITES[args.suite]:
+        for method in sorted({j.method for j in jobs if j.variant}):
+            log.warning("%s: these settings are a cell of Tables 2 and 4, not of Table 3; "
+                        "--suite ablations or paper renders them", method)
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     with logging_redirect_tqdm(), _cluster(args.backend, args.cluster, args.jobs):

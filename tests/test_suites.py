@@ -62,6 +62,14 @@ def test_a_swept_hyperparameter_set_by_hand_is_still_an_ablation_setting():
     assert [j.variant for j in jobs] == [None]  # other hyperparameters set by hand stay in Table 3
 
 
+def test_main_suite_says_where_an_ablation_setting_is_rendered(tmp_path, caplog):
+    fake = "test_suites:FakeNARM"
+    assert main(["--methods", f"pop,{fake}", "--set", f"{fake}.hidden_size=50", "--results-dir", str(tmp_path)]) == 0
+    assert f"{fake}: these settings are a cell of Tables 2 and 4" in caplog.text
+    table3 = (tmp_path / "synthetic.md").read_text().split("## Table 3")[1]
+    assert "| pop " in table3 and "fake-narm" not in table3
+
+
 def test_paper_suite_renders_every_table_significance_and_figure_5(tmp_path):
     common = ["--results-dir", str(tmp_path), "--no-progress", "--seeds", "0,1"]
     methods = "pop,test_suites:Noisy,test_suites:FakeNARM"
