@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sessionbench.losses import linear_softmax_cross_entropy, softmax_cross_entropy
+from sessionbench.losses import _default_chunk, linear_softmax_cross_entropy, softmax_cross_entropy
 
 
 @pytest.mark.parametrize("chunk", [1, 8, 64])
@@ -37,3 +37,10 @@ def test_linear_form_equals_cross_entropy_of_the_layer_bias_included():
     torch.testing.assert_close(fused, plain)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w)
+
+
+def test_default_chunk_is_cache_sized_on_the_cpu_and_the_whole_batch_elsewhere():
+    assert _default_chunk(torch.empty(512, 50)) == 64
+    # "meta" stands in for a GPU here: any device but the CPU takes the batch in one block
+    assert _default_chunk(torch.empty(512, 50, device="meta")) == 512
+    assert _default_chunk(torch.empty(0, 50, device="meta")) == 1

@@ -57,19 +57,21 @@ def _gru_by_hand(module: NARMModule, rows: list[int]) -> np.ndarray:
     return np.array(out)
 
 
-def _encode(module: NARMModule, batch: PrefixBatch) -> tuple[np.ndarray, np.ndarray]:
+def _encode(module: NARMModule, batch: PrefixBatch, packed: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     with torch.no_grad():
-        context, alpha = module.encode(torch.from_numpy(batch.items + 1), torch.from_numpy(batch.lengths))
+        context, alpha = module.encode(torch.from_numpy(batch.items + 1), torch.from_numpy(batch.lengths), packed=packed)
     return context.numpy(), None if alpha is None else alpha.numpy()
 
 
 ROWS = ([3, 1, 4, 1, 5], [2, 6], [0])
 
 
+# packed: the CPU's default; padded: the GPU's, where the GRU also steps through the padding
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "padded"])
 @pytest.mark.parametrize("norm", ["none", "softmax"])
-def test_attention_is_zero_on_padding_and_local_is_the_weighted_sum_by_hand(norm):
+def test_attention_is_zero_on_padding_and_local_is_the_weighted_sum_by_hand(norm, packed):
     module = _module(norm=norm)
-    context, alpha = _encode(module, prefixes(*ROWS))
+    context, alpha = _encode(module, prefixes(*ROWS), packed)
     a1, a2, v = (m.weight.detach().numpy() for m in (module.a1, module.a2, module.v))
     for r, row in enumerate(ROWS):
         states = _gru_by_hand(module, row)
