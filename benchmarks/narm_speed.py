@@ -1,11 +1,12 @@
-"""How fast NARM trains on CPU at DIGINETICA scale, what each speed-up buys, and RecBole's NARM
-side by side.
+"""How fast NARM trains at DIGINETICA scale, on CPU or a GPU, what each speed-up buys, and
+RecBole's NARM side by side.
 
 Run it alone on the machine (under the CPU lock here)::
 
     flock /tmp/sessionbench-cpu.lock .venv/bin/python benchmarks/narm_speed.py
     flock /tmp/sessionbench-cpu.lock .venv/bin/python benchmarks/narm_speed.py --epoch
     flock /tmp/sessionbench-cpu.lock .venv/bin/python benchmarks/narm_speed.py --recbole-python /work/peers/venv/bin/python --recbole-dir /work/peers
+    python benchmarks/narm_speed.py --device cuda --epoch     # on a machine with a GPU
 
 Sections (each prints its figures):
 
@@ -22,7 +23,8 @@ Sections (each prints its figures):
    batches of the same data, in its own virtual environment, against ours with the same threads.
 
 Timings are the minimum over repetitions (robust to other processes); the 1-minute load average
-is printed so that a busy machine shows.
+is printed so that a busy machine shows. With ``--device cuda`` every section runs on the GPU and
+each timing waits for the GPU to finish (``torch.cuda.synchronize``); RecBole stays CPU-only.
 """
 
 from __future__ import annotations
@@ -49,13 +51,24 @@ from sessionbench.losses import softmax_cross_entropy
 from sessionbench.training import generators
 
 
+DEVICE = torch.device("cpu")  # set once by main(); every section allocates and times here
+
+
+def _sync() -> None:
+    # CUDA kernels run asynchronously: a timing that does not wait measures only the launches
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def _best(fn: Callable[[], object], reps: int, warm: int = 1) -> float:
     for _ in range(warm):
         fn()
+    _sync()
     times = []
     for _ in range(reps):
         started = time.perf_counter()
         fn()
+        _sync()
         times.append(time.perf_counter() - started)
     return min(times)
 
@@ -66,11 +79,11 @@ def _load() -> str:
 
 def matmul_section(n_items: int, batch: int, dim: int, reps: int) -> float:
     gen = torch.Generator().manual_seed(0)
-    items, query = torch.randn(n_items, dim, generator=gen), torch.randn(batch, dim, generator=gen)
-    grad = torch.randn(batch, n_items, generator=gen)
+    items, query = torch.randn(n_items, dim, generator=gen).to(DEVICE), torch.randn(batch, dim, generator=gen).to(DEVICE)
+    grad = torch.randn(batch, n_items, generator=gen).to(DEVICE)
     grad_t = grad.T.contiguous()
-    out_bn, out_nb = torch.empty(batch, n_items), torch.empty(n_items, batch)
-    out_q, out_items = torch.empty(batch, dim), torch.empty(n_items, dim)
+    out_bn, out_nb = torch.empty(batch, n_items, device=DEVICE), torch.empty(n_items, batch, device=DEVICE)
+    out_q, out_items = torch.empty(batch, dim, device=DEVICE), torch.empty(n_items, dim, device=DEVICE)
     flop = 2 * batch * dim * n_items
     print(f"\n[matmul] plain torch.mm, preallocated outputs, {flop / 1e9:.2f} GFLOP each ({_load()})")
     best = 0.0
@@ -90,9 +103,9 @@ def matmul_section(n_items: int, batch: int, dim: int, reps: int) -> float:
 
 def loss_section(n_items: int, batch: int, dim: int, reps: int) -> None:
     gen = torch.Generator().manual_seed(1)
-    items = (0.1 * torch.randn(n_items, dim, generator=gen)).requires_grad_()
-    query = torch.randn(batch, dim, generator=gen, requires_grad=True)
-    targets = torch.randint(0, n_items, (batch,), generator=gen)
+    items = (0.1 * torch.randn(n_items, dim, generator=gen)).to(DEVICE).requires_grad_()
+    query = torch.randn(batch, dim, generator=gen).to(DEVICE).requires_grad_()
+    targets = torch.randint(0, n_items, (batch,), generator=gen).to(DEVICE)
     flop = 3 * 2 * batch * dim * n_items
     print(f"\n[loss] scoring + softmax cross-entropy, forward + backward ({_load()})")
 
@@ -100,7 +113,7 @@ def loss_section(n_items: int, batch: int, dim: int, reps: int) -> None:
         F.cross_entropy(query @ items.T, targets).backward()
 
     def bf16() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(DEVICE.type, dtype=torch.bfloat16):
             F.cross_entropy(query @ items.T, targets).backward()
 
     rows = [("F.cross_entropy, fp32", plain, reps), ("F.cross_entropy, bf16 autocast", bf16, max(2, reps // 3))]
@@ -124,28 +137,32 @@ def step_section(split: Split, batch_size: int, n_batches: int) -> None:
     configs = [
         ("padded GRU, F.cross_entropy, Adam (for-loop)", dict(packed=False, fused_loss=False, adam={"foreach": False})),
         ("+ packed GRU", dict(packed=True, fused_loss=False, adam={"foreach": False})),
-        ("+ fused chunked loss", dict(packed=True, fused_loss=True, adam={"foreach": False})),
-        ("+ fused Adam (what NARM uses)", dict(packed=True, fused_loss=True, adam={"fused": True})),
-        ("what NARM uses, 1 thread", dict(packed=True, fused_loss=True, adam={"fused": True}, threads=1)),
+        ("+ fused chunked loss", dict(packed=True, fused_loss=True, adam={"foreach": False}, chunk=64)),
+        ("+ fused Adam (what NARM uses on the CPU)", dict(packed=True, fused_loss=True, adam={"fused": True}, chunk=64)),
+        ("what NARM uses, 1 thread", dict(packed=True, fused_loss=True, adam={"fused": True}, chunk=64, threads=1)),
     ]
+    if DEVICE.type != "cpu":
+        # threads are a CPU setting; on a GPU, packing and chunking cost more than they save
+        configs[-1] = ("padded GRU, one chunk, fused Adam (NARM on a GPU)", dict(packed=False, fused_loss=True, adam={"fused": True}))
     for name, cfg in configs:
         torch.set_num_threads(cfg.get("threads", threads))
-        module = NARMModule(split.n_items, generator=torch.Generator().manual_seed(0))
+        module = NARMModule(split.n_items, generator=torch.Generator().manual_seed(0)).to(DEVICE)
         module.train()
         optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, **cfg["adam"])
-        gen = torch.Generator().manual_seed(0)
+        gen = torch.Generator(device=DEVICE).manual_seed(0)
 
         def step(index: torch.Tensor) -> float:
             started = time.perf_counter()
-            items, lengths, targets = cases.batch(index, torch.device("cpu"))
+            items, lengths, targets = cases.batch(index, DEVICE)
             optimizer.zero_grad(set_to_none=True)
             context, _ = module.encode(items, lengths, gen, packed=cfg["packed"])
             if cfg["fused_loss"]:
-                loss = softmax_cross_entropy(module.query(context), module.item_embeddings, targets)
+                loss = softmax_cross_entropy(module.query(context), module.item_embeddings, targets, cfg.get("chunk"))
             else:
                 loss = F.cross_entropy(module.scores(context), targets)
             loss.backward()
             optimizer.step()
+            _sync()
             return time.perf_counter() - started
 
         step(batches[0])
@@ -157,7 +174,7 @@ def step_section(split: Split, batch_size: int, n_batches: int) -> None:
 def epoch_section(split: Split) -> None:
     print(f"\n[epoch] one epoch of NARM.fit on {split.train.n_prefixes} training sequences ({_load()})")
     started = time.perf_counter()
-    rec = NARM(epochs=1).fit(split, seed=0, progress=False)
+    rec = NARM(epochs=1).fit(split, seed=0, device=str(DEVICE), progress=False)
     total = time.perf_counter() - started
     epoch = rec.history_[0].seconds
     n_train = round(0.9 * split.train.n_prefixes)
@@ -238,6 +255,7 @@ def recbole_section(split: Split, python: str, peers: str, n_batches: int, threa
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", default="diginetica", help="synthetic preset (default: diginetica, ~720k sequences, ~43k items)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where every section runs (default: cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice, all cores)")
     p.add_argument("--reps", type=int, default=5, help="repetitions of each micro-benchmark; the minimum is reported (default: 5)")
     p.add_argument("--batches", type=int, default=30, help="training steps timed per configuration (default: 30)")
@@ -248,9 +266,17 @@ def main() -> None:
     p.add_argument("--recbole-batches", type=int, default=20, help="batches timed for RecBole and ours (default: 20)")
     p.add_argument("--recbole-max-len", default="19,50", help="RecBole's padded prefix lengths to time (default: 19,50)")
     args = p.parse_args()
+    if args.device == "cuda" and args.recbole_python:
+        p.error("--recbole-python times RecBole on the CPU; run it without --device cuda")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: torch sees no CUDA device here")
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    if DEVICE.type == "cuda":
+        print(f"device: {torch.cuda.get_device_name(DEVICE)}")
     split = load_dataset("synthetic", size=args.size)
     print(f"synthetic {args.size}: {split.train.n_prefixes} training sequences, {split.n_items} items")
     skip = set(filter(None, args.skip.split(",")))
