@@ -168,11 +168,24 @@ def _header(dataset: str, groups: Sequence[Group], info: dict[str, Any], ties: s
         f"{info.get('n_items'):,} items (full ranking, no sampling). Ties: **{ties}** "
         "(conservative: items scoring the same as the target rank ahead of it).",
         f"- Code: commit {', '.join(commits)}.",
+        _hardware(groups),
         f"- Reference column: {reference.source}." if reference else "- Reference column: none published for this dataset.",
     ]
     for note in info.get("notes", []):
         lines.append(f"- Note: {note}.")
     return "\n".join(lines) + "\n"
+
+
+def _hardware(groups: Sequence[Group]) -> str:
+    """Where the runs ran: fit seconds and peak memory only compare within one device."""
+    methods: dict[str, set[str]] = {}
+    for g in groups:
+        for r in g.runs:
+            methods.setdefault(r.get("device") or "unknown", set()).add(g.method)
+    if len(methods) <= 1:
+        return f"- Hardware: {next(iter(methods), 'unknown')}, every run."
+    where = "; ".join(f"{device}: {', '.join(sorted(names))}" for device, names in sorted(methods.items()))
+    return f"- Hardware: {where}. Costs compare only runs on the same hardware."
 
 
 def _short_source(source: str | None) -> str:

@@ -92,6 +92,21 @@ def test_paper_suite_renders_every_table_significance_and_figure_5(tmp_path):
     assert (tmp_path / "synthetic.md").read_text() == page
 
 
+def test_the_page_says_which_runs_ran_on_which_hardware(tmp_path):
+    args = ["--results-dir", str(tmp_path), "--no-progress", "--tables-only"]
+    assert main(["--methods", "pop,test_suites:Noisy", *args[:-1]]) == 0
+    page = (tmp_path / "synthetic.md").read_text()
+    assert "- Hardware: cpu (" in page and ", every run." in page
+    raw = next((tmp_path / "raw" / "synthetic").glob("noisy-*.json"))
+    result = json.loads(raw.read_text())
+    result["device"] = "cuda (a GPU)"  # as a run with --device cuda records it
+    raw.write_text(json.dumps(result))
+    assert main(args) == 0
+    header = (tmp_path / "synthetic.md").read_text().split("\n## ")[0]
+    assert "cuda (a GPU): noisy" in header and ": pop;" in header
+    assert "Costs compare only runs on the same hardware." in header
+
+
 def test_two_settings_of_one_method_are_labelled_by_their_hash(tmp_path):
     args = ["--results-dir", str(tmp_path), "--no-progress"]
     assert main(["--methods", "test_suites:FakeNARM", *args]) == 0
