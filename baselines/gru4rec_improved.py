@@ -13,8 +13,8 @@ What is computed:
 - Model (Sec. 3, 4.1): item embedding -> one GRU layer of 100 units -> last hidden state h_t ->
   scores W h_t + b over all items; loss: softmax cross-entropy over all items,
   -log softmax(W h_t + b)_target, computed block by block with its gradient
-  (:func:`sessionbench.losses.linear_softmax_cross_entropy`: all logits are never held at
-  once). Mini-batches of padded prefixes in random order (not session-parallel), Adam,
+  (:func:`sessionbench.losses.linear_softmax_cross_entropy`: on the CPU all logits are never
+  held at once). Mini-batches of padded prefixes in random order (not session-parallel), Adam,
   sequences truncated to their last 19 clicks (the BPTT length).
 - Shift in the input distribution (Sec. 3.2): when the split keeps only the most recent
   fraction of the training data (YOOCHOOSE 1/64, 1/4 from raw clicks: ``split.full_train`` is

@@ -186,8 +186,9 @@ class NARMModule(nn.Module):
                 both give the same h_j at real clicks, since rows are left aligned and the GRU
                 only looks back. Default: packed on the CPU, padded on a GPU, where one cuDNN
                 call over the padding is faster than sorting and packing (and packing waits
-                for the lengths to reach the CPU): a step takes 4.5 against 11.0 ms on an H200,
-                6.0 against 14.4 in a second run (``benchmarks/narm_speed.py --device cuda``).
+                for the lengths to reach the CPU): with the same loss and optimiser, a step takes
+                4.5 against 11.0 ms on an H200, 6.0 against 14.4 in a second run
+                (``benchmarks/narm_speed.py --device cuda``, its first two configurations).
 
         Returns:
             (c_t float[B, C], alpha float[B, L] or None for the global encoder).

@@ -28,7 +28,7 @@ Deviations from the paper/reference (see also :mod:`narm.model`):
 - Validation Recall@20 counts ties against the target; the code counted them for it (no
   difference for float scores in practice).
 - The code's loss is -log(softmax + 1e-8); ours is the exact log-softmax cross-entropy,
-  computed chunk by chunk together with its gradient (:func:`sessionbench.losses.softmax_cross_entropy`).
+  computed together with its gradient, chunk by chunk on the CPU (:func:`sessionbench.losses.softmax_cross_entropy`).
 - The model is trained on the 90% left after the validation hold-out, as in the code; nothing
   is retrained on the full training data.
 """

@@ -60,12 +60,16 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         return grad_query * grad, grad_items * grad, None, None
 
 
+_GPU_CHUNK = 2048
+
+
 def _default_chunk(query: torch.Tensor) -> int:
     # On the CPU a block of 64 x 43k logits stays in cache; on a GPU each block costs about ten
     # kernel launches, and the whole batch in one block is 3 times faster than blocks of 64 on an
     # H200 (benchmarks/narm_speed.py --device cuda: the loss's forward and backward at 512 x 43k
-    # take 0.7 against 2.1 ms)
-    return 64 if query.device.type == "cpu" else max(1, query.shape[0])
+    # take 0.7 against 2.1 ms). The cap keeps one block under 350 MB at 43k items whatever the
+    # batch size.
+    return 64 if query.device.type == "cpu" else min(max(1, query.shape[0]), _GPU_CHUNK)
 
 
 def softmax_cross_entropy(
@@ -82,12 +86,19 @@ def softmax_cross_entropy(
         items: float[n_items, D], the item embeddings (a view of the embedding table is fine).
         targets: int64[B] item indices.
         chunk: Queries scored at once (default: 64 on the CPU, where 64 x 43k floats = 11 MB
-            fit a 32 MB L3 cache; the whole batch on a GPU).
+            fit a 32 MB L3 cache; on a GPU the whole batch, up to 2048 queries).
 
     Returns:
         A scalar tensor.
+
+    Raises:
+        ValueError: ``chunk`` below 1.
     """
-    return _SoftmaxCrossEntropy.apply(query, items, targets, chunk or _default_chunk(query))
+    if chunk is None:
+        chunk = _default_chunk(query)
+    elif chunk < 1:
+        raise ValueError(f"chunk must be at least 1 query, got {chunk}")
+    return _SoftmaxCrossEntropy.apply(query, items, targets, chunk)
 
 
 def linear_softmax_cross_entropy(

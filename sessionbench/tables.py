@@ -178,10 +178,11 @@ def _header(dataset: str, groups: Sequence[Group], info: dict[str, Any], ties: s
 
 def _hardware(groups: Sequence[Group]) -> str:
     """Where the runs ran: fit seconds and peak memory only compare within one device."""
+    labels = _labels(groups)  # two settings of one method stay apart, as in the tables
     methods: dict[str, set[str]] = {}
     for g in groups:
         for r in g.runs:
-            methods.setdefault(r.get("device") or "unknown", set()).add(g.method)
+            methods.setdefault(r.get("device") or "unknown", set()).add(labels[id(g)])
     if len(methods) <= 1:
         return f"- Hardware: {next(iter(methods), 'unknown')}, every run."
     where = "; ".join(f"{device}: {', '.join(sorted(names))}" for device, names in sorted(methods.items()))

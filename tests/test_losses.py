@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sessionbench import losses
 from sessionbench.losses import _default_chunk, linear_softmax_cross_entropy, softmax_cross_entropy
 
 
@@ -44,3 +45,13 @@ def test_default_chunk_is_cache_sized_on_the_cpu_and_the_whole_batch_elsewhere()
     # "meta" stands in for a GPU here: any device but the CPU takes the batch in one block
     assert _default_chunk(torch.empty(512, 50, device="meta")) == 512
     assert _default_chunk(torch.empty(0, 50, device="meta")) == 1
+    assert _default_chunk(torch.empty(5000, 50, device="meta")) == 2048  # one block stays bounded
+
+
+def test_no_chunk_takes_the_devices_default_and_a_chunk_below_one_is_refused(monkeypatch):
+    seen = []
+    monkeypatch.setattr(losses._SoftmaxCrossEntropy, "apply", lambda q, i, t, chunk: seen.append(chunk))
+    softmax_cross_entropy(torch.zeros(100, 3), torch.zeros(9, 3), torch.zeros(100, dtype=torch.int64))
+    assert seen == [64]
+    with pytest.raises(ValueError, match="chunk must be at least 1"):
+        softmax_cross_entropy(torch.zeros(4, 3), torch.zeros(9, 3), torch.zeros(4, dtype=torch.int64), chunk=0)

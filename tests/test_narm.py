@@ -84,6 +84,20 @@ def test_attention_is_zero_on_padding_and_local_is_the_weighted_sum_by_hand(norm
         np.testing.assert_allclose(context[r, 4:], expected @ states, rtol=1e-9, atol=1e-12)  # eq. 6
 
 
+def test_the_cpu_packs_the_gru_input_unless_told_otherwise(monkeypatch):
+    module, seen = _module(), []
+    real = NARMModule._gru
+
+    def recording(self, x, lengths, packed):
+        seen.append(packed)
+        return real(self, x, lengths, packed)
+
+    monkeypatch.setattr(NARMModule, "_gru", recording)
+    _encode(module, prefixes(*ROWS))
+    _encode(module, prefixes(*ROWS), packed=False)
+    assert seen == [True, False]
+
+
 def test_bilinear_scores_are_emb_B_c_and_skip_the_padding_row():
     module = _module()
     context = torch.randn(3, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))

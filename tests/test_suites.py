@@ -97,13 +97,14 @@ def test_the_page_says_which_runs_ran_on_which_hardware(tmp_path):
     assert main(["--methods", "pop,test_suites:Noisy", *args[:-1]]) == 0
     page = (tmp_path / "synthetic.md").read_text()
     assert "- Hardware: cpu (" in page and ", every run." in page
-    raw = next((tmp_path / "raw" / "synthetic").glob("noisy-*.json"))
-    result = json.loads(raw.read_text())
-    result["device"] = "cuda (a GPU)"  # as a run with --device cuda records it
-    raw.write_text(json.dumps(result))
+    for name, device in (("noisy", "cuda (a GPU)"), ("pop", None)):  # None: a result from before devices were kept
+        raw = next((tmp_path / "raw" / "synthetic").glob(f"{name}-*.json"))
+        result = json.loads(raw.read_text())
+        result["device"] = device
+        raw.write_text(json.dumps(result))
     assert main(args) == 0
     header = (tmp_path / "synthetic.md").read_text().split("\n## ")[0]
-    assert "cuda (a GPU): noisy" in header and ": pop;" in header
+    assert "- Hardware: cuda (a GPU): noisy; unknown: pop." in header
     assert "Costs compare only runs on the same hardware." in header
 
 
