@@ -48,7 +48,7 @@ from narm.model import NARMModule
 from narm.recommender import NARM, _Cases
 from sessionbench.data import Split, load_dataset
 from sessionbench.losses import softmax_cross_entropy
-from sessionbench.training import generators
+from sessionbench.training import generators, resolve_device
 
 
 DEVICE = torch.device("cpu")  # set once by main(); every section allocates and times here
@@ -268,10 +268,11 @@ def main() -> None:
     args = p.parse_args()
     if args.device == "cuda" and args.recbole_python:
         p.error("--recbole-python times RecBole on the CPU; run it without --device cuda")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda: torch sees no CUDA device here")
     global DEVICE
-    DEVICE = torch.device(args.device)
+    try:
+        DEVICE = resolve_device(args.device)
+    except ValueError as err:
+        p.error(str(err))
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}")
