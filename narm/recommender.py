@@ -49,7 +49,14 @@ from sessionbench.evaluation import rank_of_targets
 from sessionbench.losses import linear_softmax_cross_entropy, softmax_cross_entropy
 from sessionbench.params import FRACTION, OPEN_UNIT, POSITIVE, POSITIVE_INT, check_params, one_of, optional
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
-from sessionbench.training import generators, holdout_recent, resolve_device, train_epochs
+from sessionbench.training import (
+    Checkpoint,
+    checkpoint_identity,
+    generators,
+    holdout_recent,
+    resolve_device,
+    train_epochs,
+)
 
 __all__ = ["NARM", "NARMFC", "NARMGlobal", "NARMLocal", "truncate"]
 
@@ -145,6 +152,7 @@ class NARM(Recommender):
     module_: NARMModule | None = None  # the trained network (best validation epoch)
     history_: list | None = None  # EpochLog per epoch run: loss, seconds, validation Recall@20
     n_items_: int | None = None  # size of the item vocabulary the network scores
+    resumed_: dict | None = None  # {"epochs", "seconds"} taken from a checkpoint by the last fit
 
     def __init__(
         self,
@@ -183,7 +191,23 @@ class NARM(Recommender):
         )
 
     # ----------------------------------------------------------------------------- training
-    def fit(self, split: Split, *, seed: int, device: str = "cpu", progress: bool = True) -> NARM:
+    def fit(
+        self,
+        split: Split,
+        *,
+        seed: int,
+        device: str = "cpu",
+        progress: bool = True,
+        checkpoint: str | Path | None = None,
+    ) -> NARM:
+        """Train on ``split.train`` (section 4.4), keeping the epoch of best validation Recall@20.
+
+        Args:
+            checkpoint: A file to save the training in after every epoch. If it holds this
+                training (same data, hyperparameters, seed and device type), the training
+                resumes after its last saved epoch and ends as an uninterrupted one would;
+                ``resumed_`` then says how many epochs and seconds came from it.
+        """
         self.device = str(resolve_device(device))
         rng, gen = generators(seed, self.device)  # gen draws the dropout masks
         init = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -205,6 +229,10 @@ class NARM(Recommender):
                 total += self._step(optimizer, *train.batch(order[lo : lo + self.batch_size], self.device), gen)
             return float(total) / len(starts)
 
+        saved = None
+        if checkpoint is not None:
+            identity = checkpoint_identity(self, split, seed, self.device)
+            saved = Checkpoint(Path(checkpoint), identity, {"optimizer": optimizer, "rng": rng, "dropout": gen})
         self.history_ = train_epochs(
             run_epoch,
             epochs=self.epochs,
@@ -213,7 +241,11 @@ class NARM(Recommender):
             patience=self.patience,
             progress=progress,
             desc=desc,
+            checkpoint=saved,
         )
+        self.resumed_ = None
+        if saved is not None and saved.resumed_epochs:
+            self.resumed_ = {"epochs": saved.resumed_epochs, "seconds": round(saved.resumed_seconds, 3)}
         self.module_.eval()
         return self
 

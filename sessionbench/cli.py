@@ -59,7 +59,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ties", default="conservative", choices=TIE_MODES,
                    help="tie mode of the tables: conservative counts items scoring the same as the target ahead of it (default: conservative)")
     p.add_argument("--results-dir", default="results", type=Path, help="where raw results and tables go (default: results)")
-    p.add_argument("--force", action="store_true", help="rerun jobs whose result exists (default: reuse them)")
+    p.add_argument("--force", action="store_true", help="rerun jobs whose result exists, and train from the start rather than resume an interrupted training from its checkpoint (default: reuse, resume)")
     p.add_argument("--tables-only", action="store_true", help="only regenerate the markdown from saved raw results, no training")
     p.add_argument("--quick", action="store_true", help="smoke run: each method's quick settings (e.g. one epoch); results are stored under their own hyperparameter hash")
     p.add_argument("--attention-figure", type=Path, default=None, metavar="PNG",

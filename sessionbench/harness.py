@@ -12,6 +12,7 @@ finished results intact and nothing half-written. A failing job records its erro
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -217,9 +218,13 @@ def run_job(
         path = stem_dir / f"{stem}.json"
         if path.exists() and not force:
             return JobOutcome(job, "reused", path, json.loads(path.read_text()))
-        result = _fit_and_evaluate(job, recommender, split, method, device, ties, progress, stem_dir, stem)
+        checkpoint = results_dir / "checkpoints" / split.name / f"{stem}.pt"
+        if force:
+            checkpoint.unlink(missing_ok=True)
+        result = _fit_and_evaluate(job, recommender, split, method, device, ties, progress, stem_dir, stem, checkpoint)
         _atomic_write(path, json.dumps(result, indent=1, sort_keys=False).encode())
         (stem_dir / f"{stem}.failed.json").unlink(missing_ok=True)
+        checkpoint.unlink(missing_ok=True)
         return JobOutcome(job, "ran", path, result)
     except Exception as e:  # one failed job must not stop the others
         message = f"{type(e).__name__}: {e}"
@@ -243,10 +248,17 @@ def _fit_and_evaluate(
     progress: bool,
     stem_dir: Path,
     stem: str,
+    checkpoint: Path,
 ) -> dict[str, Any]:
+    # a model whose fit takes a checkpoint saves its training there after every epoch, so that
+    # running the same job again after an interruption resumes it
+    resumable = "checkpoint" in inspect.signature(recommender.fit).parameters
     with PeakRSS() as peak:
         started = time.perf_counter()
-        recommender.fit(split, seed=job.seed, device=device, progress=progress)
+        if resumable:
+            recommender.fit(split, seed=job.seed, device=device, progress=progress, checkpoint=checkpoint)
+        else:
+            recommender.fit(split, seed=job.seed, device=device, progress=progress)
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
         evaluation = evaluate(recommender, split.test, n_items=split.n_items, ties=ties, progress=progress)
@@ -260,6 +272,7 @@ def _fit_and_evaluate(
         ranks = ranks_from_counts(evaluation.greater, evaluation.equal, mode)
         by_ties[mode] = {"metrics": metrics(ranks, KS), "per_length": hits_by_length(ranks, evaluation.prefix_lengths)}
     cls = type(recommender)
+    resumed = getattr(recommender, "resumed_", None)
     return {
         "dataset": split.name,
         "dataset_info": _dataset_info(split),
@@ -277,7 +290,9 @@ def _fit_and_evaluate(
         "per_length": by_ties[ties]["per_length"],
         "by_ties": by_ties,
         "n_test_cases": int(len(evaluation.greater)),
-        "fit_seconds": round(fit_seconds, 3),
+        # a resumed training's cost counts the epochs run before the interruption
+        "fit_seconds": round(fit_seconds + (resumed or {}).get("seconds", 0.0), 3),
+        "resumed": resumed,
         "evaluate_seconds": round(evaluate_seconds, 3),
         "peak_rss_bytes": peak.peak,
         "process_peak_rss_bytes": peak.process_peak,

@@ -4,7 +4,9 @@ validation data, and the epoch loop with early stopping.
 A model supplies only "run one epoch" (its batch step — forward, loss, backward, optimiser
 step — stays in the model's own file) and, if it validates, "score a batch" through its
 :meth:`~sessionbench.recommender.Recommender.score`. :func:`train_epochs` owns the epochs, the
-progress bar, logging, early stopping and restoring the best epoch's weights.
+progress bar, logging, early stopping and restoring the best epoch's weights, and, given a
+:class:`Checkpoint`, saving all of that after every epoch so that an interrupted training
+resumes where it stopped and ends exactly as an uninterrupted one would.
 
 Seeding follows SPEC 7: :func:`generators` derives a numpy and a torch generator from the
 seed, which the model passes down; nothing reads or sets global RNG state.
@@ -13,21 +15,28 @@ seed, which the model passes down; nothing reads or sets global RNG state.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sessionbench.data import Sessions
-from sessionbench.recommender import PrefixBatch
+import sessionbench
+from sessionbench.data import Sessions, Split
+from sessionbench.recommender import PrefixBatch, Recommender
 
 __all__ = [
+    "Checkpoint",
     "EpochLog",
+    "checkpoint_identity",
     "generators",
     "holdout_recent",
     "prefix_batches",
@@ -108,6 +117,111 @@ class EpochLog:
     validation: float | None = None
 
 
+@dataclass
+class Checkpoint:
+    """Where :func:`train_epochs` keeps a resumable copy of a training, and what it holds.
+
+    After every epoch the loop writes (atomically) the module's weights, the epoch logs, the
+    best validation score and its weights, the early-stopping count, and the state of every
+    object in ``state`` (optimisers, numpy and torch generators, other modules). A later call
+    with an equal ``identity`` restores all of them and runs the remaining epochs: the result is
+    the one an uninterrupted training gives. A file whose identity differs (other data, other
+    hyperparameters, another seed or device) is replaced, with a warning.
+
+    Args:
+        path: The checkpoint file (its folder is created).
+        identity: What must match for a resume (JSON-like: str, int, float, lists, dicts).
+        state: Named objects whose state is saved beside the module's: ``torch.nn.Module``,
+            ``torch.optim.Optimizer``, ``torch.Generator`` or ``numpy.random.Generator``.
+
+    After :func:`train_epochs` returns, ``resumed_epochs`` and ``resumed_seconds`` say how many
+    epochs came from the file and how many seconds of training (epochs and validation) they took.
+    """
+
+    path: Path
+    identity: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+    resumed_epochs: int = 0
+    resumed_seconds: float = 0.0
+
+    def save(self, module: torch.nn.Module | None, loop: dict[str, Any]) -> None:
+        """Write the objects' state and the loop's (``history``, ``best``, ...) to ``path``."""
+        objects = {name: _state_of(obj) for name, obj in self.state.items()}
+        if module is not None:
+            objects["__module__"] = module.state_dict()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        torch.save({"identity": self.identity, "loop": loop, "objects": objects}, tmp)
+        os.replace(tmp, self.path)
+
+    def load(self, module: torch.nn.Module | None) -> dict[str, Any] | None:
+        """Restore the objects from ``path`` and return the loop's state; None to start afresh."""
+        if not self.path.is_file():
+            return None
+        try:
+            # weights_only: tensors, numbers, strings and containers; never arbitrary objects
+            saved = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as e:  # a truncated or foreign file must not stop a fresh run
+            log.warning("checkpoint %s is unreadable (%s: %s); training from the start", self.path, type(e).__name__, e)
+            return None
+        if saved.get("identity") != self.identity:
+            log.warning(
+                "checkpoint %s belongs to another training (%s); training from the start and replacing it",
+                self.path, _difference(saved.get("identity"), self.identity),
+            )
+            return None
+        objects = saved["objects"]
+        if module is not None:
+            module.load_state_dict(objects["__module__"])
+        for name, obj in self.state.items():
+            _restore(obj, objects[name])
+        return saved["loop"]
+
+
+def checkpoint_identity(model: Recommender, split: Split, seed: int, device: torch.device | str) -> dict[str, Any]:
+    """What a checkpoint of ``model``'s training on ``split`` must match to be resumed: the
+    class, its hyperparameters, the seed, the device type, the training data (a hash of its
+    arrays) and the sessionbench version."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (split.train.items, split.train.offsets, split.train.times):
+        digest.update(np.ascontiguousarray(array))
+    cls = type(model)
+    return {
+        "class": f"{cls.__module__}:{cls.__qualname__}",
+        "params": model.get_params(),
+        "seed": int(seed),
+        "device": torch.device(device).type,
+        "data": f"{split.name}, {split.n_items} items, {digest.hexdigest()}",
+        "version": sessionbench.__version__,
+    }
+
+
+def _state_of(obj: Any) -> Any:
+    if isinstance(obj, np.random.Generator):
+        return obj.bit_generator.state
+    if isinstance(obj, torch.Generator):
+        return obj.get_state()
+    if isinstance(obj, (torch.nn.Module, torch.optim.Optimizer)):
+        return obj.state_dict()
+    raise TypeError(f"Checkpoint.state: cannot save a {type(obj).__name__}")
+
+
+def _restore(obj: Any, state: Any) -> None:
+    if isinstance(obj, np.random.Generator):
+        obj.bit_generator.state = state
+    elif isinstance(obj, torch.Generator):
+        obj.set_state(state)
+    else:
+        obj.load_state_dict(state)
+
+
+def _difference(saved: Any, wanted: dict[str, Any]) -> str:
+    if not isinstance(saved, dict):
+        return "no identity"
+    keys = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
+    return ", ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} here" for k in keys[:3])
+
+
 def train_epochs(
     run_epoch: Callable[[int], float],
     *,
@@ -118,6 +232,7 @@ def train_epochs(
     progress: bool = True,
     desc: str = "train",
     on_epoch: Callable[[EpochLog], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> list[EpochLog]:
     """Run up to ``epochs`` epochs, keeping the best one when validating.
 
@@ -128,16 +243,26 @@ def train_epochs(
         validate: Returns the validation score (higher is better), called after each epoch.
         patience: Stop after this many epochs without improvement (None: never stop early).
         on_epoch: Called after each epoch with its log (tests, custom logging).
+        checkpoint: Save the training after every epoch there, and resume from it if it holds
+            this training (see :class:`Checkpoint`). ``run_epoch`` must draw its randomness
+            only from generators in ``checkpoint.state`` for the resume to be exact.
 
     Returns:
-        The log of every epoch run.
+        The log of every epoch run (those restored from a checkpoint first).
 
     Raises:
         FloatingPointError: the loss became NaN or infinite.
     """
     history: list[EpochLog] = []
-    best, best_state, stale = -math.inf, None, 0
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
+    best, best_state, stale, stopped, seconds = -math.inf, None, 0, False, 0.0
+    loop = checkpoint.load(module) if checkpoint is not None else None
+    if loop is not None:
+        history = [EpochLog(**entry) for entry in loop["history"]]
+        best, best_state, stale, stopped, seconds = (loop[k] for k in ("best", "best_state", "stale", "stopped", "seconds"))
+        checkpoint.resumed_epochs, checkpoint.resumed_seconds = len(history), seconds
+        log.info("%s: resuming after epoch %d of %d from %s", desc, len(history), epochs, checkpoint.path)
+    first = epochs if stopped else len(history)
+    bar = tqdm(range(first, epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         started = time.perf_counter()
         loss = float(run_epoch(epoch))
@@ -155,9 +280,14 @@ def train_epochs(
         history.append(entry)
         bar.set_postfix(loss=f"{loss:.4f}", valid="" if entry.validation is None else f"{entry.validation:.4f}")
         log.debug("%s epoch %d: loss %.4f, %.1f s, validation %s", desc, epoch + 1, loss, entry.seconds, entry.validation)
+        stopped = patience is not None and stale >= patience
+        seconds += time.perf_counter() - started
+        if checkpoint is not None:
+            state = {"best": best, "best_state": best_state, "stale": stale, "stopped": stopped, "seconds": seconds}
+            checkpoint.save(module, {"history": [asdict(h) for h in history], **state})
         if on_epoch is not None:
             on_epoch(entry)
-        if patience is not None and stale >= patience:
+        if stopped:
             log.info("%s: no improvement for %d epochs, stopping after epoch %d", desc, patience, epoch + 1)
             break
     if best_state is not None and module is not None:

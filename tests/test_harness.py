@@ -10,6 +10,7 @@ import pytest
 from sessionbench.cli import main
 from sessionbench.harness import Job, run_job, run_jobs
 from sessionbench.recommender import Recommender
+from sessionbench.training import Checkpoint, train_epochs
 
 
 class RandomScores(Recommender):
@@ -41,6 +42,26 @@ class Interrupted(RandomScores):
 
     def fit(self, split, *, seed, device="cpu", progress=True):
         raise KeyboardInterrupt
+
+
+class Resumable(RandomScores):
+    """Three epochs through train_epochs, saved to the harness's checkpoint; interrupted after
+    ``interrupt_after`` epochs when set."""
+
+    name = "resumable"
+    interrupt_after: int | None = None
+
+    def fit(self, split, *, seed, device="cpu", progress=True, checkpoint=None):
+        rng = np.random.default_rng(seed)
+
+        def interrupt(entry):
+            if entry.epoch + 1 == self.interrupt_after:
+                raise KeyboardInterrupt
+
+        saved = Checkpoint(checkpoint, {"seed": seed}, {"rng": rng})
+        train_epochs(lambda epoch: rng.random(), epochs=3, progress=False, on_epoch=interrupt, checkpoint=saved)
+        self.resumed_ = {"epochs": saved.resumed_epochs, "seconds": saved.resumed_seconds} if saved.resumed_epochs else None
+        return super().fit(split, seed=seed)
 
 
 def run(tmp_path, method="test_harness:RandomScores", **kwargs):
@@ -84,6 +105,25 @@ def test_an_interrupted_run_leaves_finished_results_and_no_partial_file(tmp_path
         run(tmp_path, method="test_harness:Interrupted")
     files = sorted(p.name for p in (tmp_path / "raw" / "synthetic").iterdir())
     assert len(files) == 2 and all(f.startswith("random-") for f in files)
+
+
+def test_an_interrupted_training_resumes_from_its_checkpoint_unless_forced(tmp_path, monkeypatch):
+    monkeypatch.setattr(Resumable, "interrupt_after", 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, method="test_harness:Resumable")
+    checkpoints = list((tmp_path / "checkpoints" / "synthetic").glob("resumable-*-seed0.pt"))
+    assert len(checkpoints) == 1
+    monkeypatch.setattr(Resumable, "interrupt_after", None)
+    outcome = run(tmp_path, method="test_harness:Resumable")
+    result = json.loads(outcome.path.read_text())
+    assert outcome.status == "ran" and result["resumed"]["epochs"] == 2
+    assert result["fit_seconds"] >= result["resumed"]["seconds"] > 0
+    assert not checkpoints[0].exists()  # the result replaces it
+    monkeypatch.setattr(Resumable, "interrupt_after", 2)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, method="test_harness:Resumable", force=True)
+    monkeypatch.setattr(Resumable, "interrupt_after", None)
+    assert run(tmp_path, method="test_harness:Resumable", force=True).result["resumed"] is None  # --force starts afresh
 
 
 def test_cli_end_to_end_then_tables_only_gives_identical_markdown(tmp_path, caplog):

@@ -202,6 +202,47 @@ def test_fixed_seed_gives_identical_metrics_twice():
     assert other != runs[0]  # the seed is used
 
 
+# ------------------------------------------------------------------------ resuming a training
+def test_an_interrupted_training_resumes_and_ends_as_an_uninterrupted_one(tmp_path, monkeypatch, caplog):
+    split = oracle_split()
+    params = {**TINY, "epochs": 4, "patience": None}
+    whole = NARM(**params).fit(split, seed=1, progress=False)
+    path = tmp_path / "narm-training.pt"
+    recall, calls = NARM._recall, []
+
+    def interrupt_in_epoch_3(self, cases):  # epochs 1-2 are saved, epoch 3 is lost
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return recall(self, cases)
+
+    monkeypatch.setattr(NARM, "_recall", interrupt_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        NARM(**params).fit(split, seed=1, progress=False, checkpoint=path)
+    monkeypatch.undo()
+    resumed = NARM(**params).fit(split, seed=1, progress=False, checkpoint=path)
+    assert resumed.resumed_["epochs"] == 2 and len(resumed.history_) == 4
+    # epochs 3-4 see the same weights, Adam moments, shuffles and dropout masks as uninterrupted
+    assert [h.loss for h in resumed.history_] == [h.loss for h in whole.history_]
+    batch = next(split.test.prefix_batches(64))
+    np.testing.assert_array_equal(as_numpy(resumed.score(batch)), as_numpy(whole.score(batch)))
+    again = NARM(**params).fit(split, seed=1, progress=False, checkpoint=path)  # a finished training
+    assert again.resumed_["epochs"] == 4
+    np.testing.assert_array_equal(as_numpy(again.score(batch)), as_numpy(whole.score(batch)))
+    with caplog.at_level("WARNING", logger="sessionbench.training"):
+        other = NARM(**params).fit(split, seed=2, progress=False, checkpoint=path)
+    assert other.resumed_ is None and "seed: 1 there, 2 here" in caplog.text
+
+
+def test_an_unreadable_training_checkpoint_is_replaced(tmp_path, caplog):
+    path = tmp_path / "narm-training.pt"
+    path.write_bytes(b"not a checkpoint")
+    with caplog.at_level("WARNING", logger="sessionbench.training"):
+        rec = NARM(**TINY).fit(oracle_split(), seed=0, progress=False, checkpoint=path)
+    assert rec.resumed_ is None and "unreadable" in caplog.text and str(path) in caplog.text
+    assert NARM(**TINY).fit(oracle_split(), seed=0, progress=False, checkpoint=path).resumed_["epochs"] == 2
+
+
 # ------------------------------------------------------------------------------- validation
 def test_recent_validation_holds_out_the_latest_sessions_and_random_holds_out_prefixes():
     split = oracle_split(n_train=300)
