@@ -19,7 +19,6 @@ import os
 import platform
 import resource
 import subprocess
-import tempfile
 import threading
 import time
 import traceback
@@ -34,6 +33,7 @@ import psutil
 
 from sessionbench.data import Split, load_dataset
 from sessionbench.evaluation import KS, TIE_MODES, evaluate, hits_by_length, metrics, ranks_from_counts
+from sessionbench.files import atomic_write
 from sessionbench.registry import resolve
 from sessionbench.recommender import Recommender
 
@@ -216,9 +216,10 @@ def run_job(
         stem_dir = results_dir / "raw" / split.name
         stem = result_stem(method, full_params, job.seed)
         path = stem_dir / f"{stem}.json"
-        if path.exists() and not force:
-            return JobOutcome(job, "reused", path, json.loads(path.read_text()))
         checkpoint = results_dir / "checkpoints" / split.name / f"{stem}.pt"
+        if path.exists() and not force:
+            checkpoint.unlink(missing_ok=True)  # left by a run killed after writing its result
+            return JobOutcome(job, "reused", path, json.loads(path.read_text()))
         if force:
             checkpoint.unlink(missing_ok=True)
         result = _fit_and_evaluate(job, recommender, split, method, device, ties, progress, stem_dir, stem, checkpoint)
@@ -384,15 +385,7 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _device_description(device: str) -> str:

@@ -18,7 +18,6 @@ import copy
 import hashlib
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from tqdm.auto import tqdm
 
 import sessionbench
 from sessionbench.data import Sessions, Split
+from sessionbench.files import atomic_write
 from sessionbench.recommender import PrefixBatch, Recommender
 
 __all__ = [
@@ -144,38 +144,52 @@ class Checkpoint:
     resumed_epochs: int = 0
     resumed_seconds: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+
     def save(self, module: torch.nn.Module | None, loop: dict[str, Any]) -> None:
         """Write the objects' state and the loop's (``history``, ``best``, ...) to ``path``."""
         objects = {name: _state_of(obj) for name, obj in self.state.items()}
         if module is not None:
             objects["__module__"] = module.state_dict()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        torch.save({"identity": self.identity, "loop": loop, "objects": objects}, tmp)
-        os.replace(tmp, self.path)
+        atomic_write(self.path, lambda f: torch.save({"identity": self.identity, "loop": loop, "objects": objects}, f))
 
     def load(self, module: torch.nn.Module | None) -> dict[str, Any] | None:
-        """Restore the objects from ``path`` and return the loop's state; None to start afresh."""
+        """Restore the objects from ``path`` and return the loop's state; None to start afresh.
+
+        Raises:
+            ValueError: the file holds this training but its state does not fit the objects
+                (then some may be restored already, so a fresh start would not be one).
+        """
         if not self.path.is_file():
             return None
         try:
             # weights_only: tensors, numbers, strings and containers; never arbitrary objects
             saved = torch.load(self.path, map_location="cpu", weights_only=True)
+            objects, loop = saved["objects"], saved["loop"]
+            missing = {*self.state, *(["__module__"] if module is not None else [])} - set(objects)
+            missing |= {"history", *_LOOP} - set(loop)
         except Exception as e:  # a truncated or foreign file must not stop a fresh run
             log.warning("checkpoint %s is unreadable (%s: %s); training from the start", self.path, type(e).__name__, e)
             return None
-        if saved.get("identity") != self.identity:
-            log.warning(
-                "checkpoint %s belongs to another training (%s); training from the start and replacing it",
-                self.path, _difference(saved.get("identity"), self.identity),
-            )
+        if saved.get("identity") != self.identity or missing:
+            why = f"it lacks {sorted(missing)}" if missing else _difference(saved.get("identity"), self.identity)
+            log.warning("checkpoint %s is not this training's (%s); training from the start and replacing it", self.path, why)
             return None
-        objects = saved["objects"]
-        if module is not None:
-            module.load_state_dict(objects["__module__"])
-        for name, obj in self.state.items():
-            _restore(obj, objects[name])
-        return saved["loop"]
+        try:
+            if module is not None:
+                module.load_state_dict(objects["__module__"])
+            for name, obj in self.state.items():
+                _restore(obj, objects[name])
+        except Exception as e:
+            raise ValueError(
+                f"checkpoint {self.path} matches this training but cannot be restored ({type(e).__name__}: {e}); "
+                "delete it (or run with --force) to train from the start"
+            ) from e
+        return loop
+
+
+_LOOP = ("best", "best_state", "stale", "stopped", "seconds")  # saved beside the epoch logs
 
 
 def checkpoint_identity(model: Recommender, split: Split, seed: int, device: torch.device | str) -> dict[str, Any]:
@@ -258,7 +272,7 @@ def train_epochs(
     loop = checkpoint.load(module) if checkpoint is not None else None
     if loop is not None:
         history = [EpochLog(**entry) for entry in loop["history"]]
-        best, best_state, stale, stopped, seconds = (loop[k] for k in ("best", "best_state", "stale", "stopped", "seconds"))
+        best, best_state, stale, stopped, seconds = (loop[k] for k in _LOOP)
         checkpoint.resumed_epochs, checkpoint.resumed_seconds = len(history), seconds
         log.info("%s: resuming after epoch %d of %d from %s", desc, len(history), epochs, checkpoint.path)
     first = epochs if stopped else len(history)
@@ -283,7 +297,7 @@ def train_epochs(
         stopped = patience is not None and stale >= patience
         seconds += time.perf_counter() - started
         if checkpoint is not None:
-            state = {"best": best, "best_state": best_state, "stale": stale, "stopped": stopped, "seconds": seconds}
+            state = dict(zip(_LOOP, (best, best_state, stale, stopped, seconds)))
             checkpoint.save(module, {"history": [asdict(h) for h in history], **state})
         if on_epoch is not None:
             on_epoch(entry)

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy as np
 import platformdirs
 
 from sessionbench.data.sessions import Sessions, Split
+from sessionbench.files import atomic_write
 
 __all__ = ["CACHE_VERSION", "cache_dir", "cache_key", "file_identity", "load_cached", "save_cached"]
 
@@ -87,20 +87,11 @@ def save_cached(split: Split, key: str, directory: Path | None = None) -> Path |
                 arrays[f"{part}.{field}"] = getattr(sessions, field)
     meta = {"name": split.name, "n_items": split.n_items, "info": split.info}
     arrays["meta"] = np.array(json.dumps(meta, default=str))
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-        tmp = None
+        atomic_write(path, lambda f: np.savez(f, **arrays))
     except OSError as e:
         warnings.warn(f"could not write the split cache {path} ({e}); set SESSIONBENCH_CACHE to a writable directory", stacklevel=2)
         return None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
     return path
 
 
