@@ -73,6 +73,7 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -85,7 +86,7 @@ from sessionbench.params import (
     FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_params, fail, one_of,
 )
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
-from sessionbench.training import generators, resolve_device, train_epochs
+from sessionbench.training import Checkpoint, checkpoint_identity, generators, resolve_device, resumed, train_epochs
 
 __all__ = [
     "GRU4Rec",
@@ -272,6 +273,19 @@ class AdagradMomentum:
         self.acc = {p: torch.zeros_like(p) for p in params}
         self.velocity = {p: torch.zeros_like(p) for p in params} if momentum > 0 else {}
 
+    def state_dict(self) -> dict[str, list[torch.Tensor]]:
+        """The accumulators and velocities, in the order of the parameters."""
+        return {"acc": list(self.acc.values()), "velocity": list(self.velocity.values())}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, list[torch.Tensor]]) -> None:
+        for name in ("acc", "velocity"):
+            mine = list(getattr(self, name).values())
+            if len(state[name]) != len(mine):
+                raise ValueError(f"AdagradMomentum: {len(state[name])} {name} tensors for {len(mine)} parameters")
+            for tensor, saved in zip(mine, state[name]):
+                tensor.copy_(saved)
+
     @torch.no_grad()
     def step_dense(self, param: nn.Parameter, grad: torch.Tensor) -> None:
         acc = self.acc[param].addcmul_(grad, grad)
@@ -396,6 +410,14 @@ class _NegativeSampler:
         self.buffer: torch.Tensor | None = None
         self.next = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        """The drawn chunk and the position in it (the generator is saved on its own)."""
+        return {"buffer": self.buffer, "next": self.next}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.buffer = None if state["buffer"] is None else state["buffer"].to(self.device)
+        self.next = state["next"]
+
     def __call__(self) -> torch.Tensor:
         if self.buffer is None or self.next == len(self.buffer):
             draws = np.searchsorted(self.cdf, self.rng.random(self.chunk * self.n), side="right")
@@ -443,6 +465,7 @@ class GRU4Rec(Recommender):
     item_map_: torch.Tensor | None = None  # int64[n_items]: compact index of each item, -1 if unseen
     known_: torch.Tensor | None = None  # int64[n_known]: item index of each compact index
     n_items_: int | None = None  # width of the score matrix
+    resumed_: dict | None = None  # {"epochs", "seconds"} taken from a checkpoint by the last fit
 
     def __init__(
         self,
@@ -498,7 +521,21 @@ class GRU4Rec(Recommender):
 
     # -------------------------------------------------------------------------------- fit
 
-    def fit(self, split: Split, *, seed: int, device: str = "cpu", progress: bool = True) -> GRU4Rec:
+    def fit(
+        self,
+        split: Split,
+        *,
+        seed: int,
+        device: str = "cpu",
+        progress: bool = True,
+        checkpoint: str | Path | None = None,
+    ) -> GRU4Rec:
+        """Train for ``epochs`` epochs of session-parallel mini-batches over ``split.train``.
+
+        Args:
+            checkpoint: A file to save the training in after every epoch; a later fit of the
+                same training resumes from it (see :class:`sessionbench.training.Checkpoint`).
+        """
         dev = resolve_device(device)
         self.device = str(dev)
         rng, gen = generators(seed, dev)
@@ -523,8 +560,17 @@ class GRU4Rec(Recommender):
         self._targets = torch.from_numpy(np.where(pos >= 0, clicks[np.maximum(pos, 0) + 1], 0)).to(dev)
         self._reset = torch.from_numpy(schedule.reset[:steps]).to(dev)
         self._width = schedule.width[:steps].tolist()
+        saved = None
+        if checkpoint is not None:
+            state = {"optimizer": self._optimizer, "rng": rng, "dropout": gen}
+            if self._sampler is not None:
+                state["sampler"] = self._sampler
+            saved = Checkpoint(checkpoint, checkpoint_identity(self, split, seed, dev), state)
         try:
-            train_epochs(self._run_epoch, epochs=self.epochs, progress=progress, desc=self.name)
+            train_epochs(
+                self._run_epoch, epochs=self.epochs, module=net, progress=progress, desc=self.name, checkpoint=saved
+            )
+            self.resumed_ = resumed(saved)
         finally:
             del self._inputs, self._targets, self._reset, self._width, self._optimizer, self._sampler, self._gen
         return self

@@ -47,6 +47,7 @@ Deviations from the paper/reference:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -58,7 +59,15 @@ from sessionbench.data import Sessions, Split
 from sessionbench.losses import linear_softmax_cross_entropy
 from sessionbench.params import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_params, one_of
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
-from sessionbench.training import generators, prefix_batches, resolve_device, train_epochs
+from sessionbench.training import (
+    Checkpoint,
+    checkpoint_identity,
+    generators,
+    prefix_batches,
+    resolve_device,
+    resumed,
+    train_epochs,
+)
 
 __all__ = ["ImprovedGRU4Rec", "ImprovedGRU4RecNet"]
 
@@ -137,6 +146,7 @@ class ImprovedGRU4Rec(Recommender):
     item_map_: torch.Tensor | None = None  # int64[n_items]: compact index of each item, -1 if unseen
     known_: torch.Tensor | None = None  # int64[n_known]: item index of each compact index
     n_items_: int | None = None  # width of the score matrix
+    resumed_: dict | None = None  # {"epochs", "seconds"} taken from a checkpoint by the last fit
 
     def __init__(
         self,
@@ -159,7 +169,22 @@ class ImprovedGRU4Rec(Recommender):
             pretrain_epochs=NON_NEGATIVE_INT,
         )
 
-    def fit(self, split: Split, *, seed: int, device: str = "cpu", progress: bool = True) -> ImprovedGRU4Rec:
+    def fit(
+        self,
+        split: Split,
+        *,
+        seed: int,
+        device: str = "cpu",
+        progress: bool = True,
+        checkpoint: str | Path | None = None,
+    ) -> ImprovedGRU4Rec:
+        """Pre-train on the whole training data (when ``pretrain``), then train on ``split.train``.
+
+        Args:
+            checkpoint: A file to save the training in after every epoch of either phase; a
+                later fit of the same training resumes from it (see
+                :class:`sessionbench.training.Checkpoint`).
+        """
         dev = resolve_device(device)
         self.device = str(dev)
         rng, gen = generators(seed, dev)
@@ -170,14 +195,21 @@ class ImprovedGRU4Rec(Recommender):
         self.net_ = ImprovedGRU4RecNet(len(known), self.embedding_size, self.hidden_size, gen).to(dev)
         self.item_map_, self.known_ = torch.from_numpy(compact).to(dev), torch.from_numpy(known).to(dev)
         self.n_items_ = split.n_items
-        phases = [(split.full_train, self.pretrain_epochs, "pretrain")] if pretraining else []
-        for sessions, epochs, phase in phases + [(split.train, self.epochs, "train")]:
-            optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)
+        # one loop over both phases, each with a fresh Adam, so that one checkpoint holds them
+        phases = ([(split.full_train, self.pretrain_epochs)] if pretraining else []) + [(split.train, self.epochs)]
+        optimizers = [torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate) for _ in phases]
+        phase_of = [i for i, (_, epochs) in enumerate(phases) for _ in range(epochs)]
 
-            def run_epoch(epoch: int, sessions: Sessions = sessions, optimizer: torch.optim.Adam = optimizer) -> float:
-                return self._run_epoch(sessions, optimizer, rng, gen)
+        def run_epoch(epoch: int) -> float:
+            return self._run_epoch(phases[phase_of[epoch]][0], optimizers[phase_of[epoch]], rng, gen)
 
-            train_epochs(run_epoch, epochs=epochs, progress=progress, desc=f"{self.name} {phase}")
+        saved = None
+        if checkpoint is not None:
+            state = {"rng": rng, "dropout": gen, **{f"optimizer{i}": opt for i, opt in enumerate(optimizers)}}
+            saved = Checkpoint(checkpoint, checkpoint_identity(self, split, seed, dev), state)
+        desc = f"{self.name} pretrain+train" if pretraining else self.name
+        train_epochs(run_epoch, epochs=len(phase_of), module=self.net_, progress=progress, desc=desc, checkpoint=saved)
+        self.resumed_ = resumed(saved)
         self.net_.eval()
         return self
 

@@ -55,6 +55,7 @@ from sessionbench.training import (
     generators,
     holdout_recent,
     resolve_device,
+    resumed,
     train_epochs,
 )
 
@@ -243,9 +244,7 @@ class NARM(Recommender):
             desc=desc,
             checkpoint=saved,
         )
-        self.resumed_ = None
-        if saved is not None and saved.resumed_epochs:
-            self.resumed_ = {"epochs": saved.resumed_epochs, "seconds": round(saved.resumed_seconds, 3)}
+        self.resumed_ = resumed(saved)
         self.module_.eval()
         return self
 

@@ -16,6 +16,7 @@ one at a time, and that a fixed seed gives identical scores. The toy data is
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import ClassVar
 
@@ -25,8 +26,9 @@ import torch
 
 from sessionbench.data import Sessions, Split
 from sessionbench.recommender import NotFittedError, PrefixBatch, Recommender
+from sessionbench.training import Checkpoint
 
-__all__ = ["RecommenderContract", "abc_split", "as_numpy", "oracle_split"]
+__all__ = ["RecommenderContract", "abc_split", "as_numpy", "interrupt_training", "oracle_split"]
 
 A, B = 0, 1
 
@@ -134,3 +136,30 @@ class RecommenderContract:
         batch = self._batch(split)
         runs = [as_numpy(self.make().fit(split, seed=self.seed, progress=False).score(batch)) for _ in range(2)]
         np.testing.assert_array_equal(runs[0], runs[1])
+
+    def test_a_fit_interrupted_after_its_first_epoch_resumes_to_the_same_scores(self, tmp_path, monkeypatch) -> None:
+        rec, split = self.fitted()
+        if "checkpoint" not in inspect.signature(type(rec).fit).parameters:
+            pytest.skip(f"{type(rec).__name__}.fit takes no checkpoint")
+        path = tmp_path / "training.pt"
+        interrupt_training(monkeypatch, after_epochs=1)
+        with pytest.raises(KeyboardInterrupt):
+            self.make().fit(split, seed=self.seed, progress=False, checkpoint=path)
+        resumed = self.make().fit(split, seed=self.seed, progress=False, checkpoint=path)
+        assert resumed.resumed_["epochs"] == 1
+        batch = self._batch(split)
+        np.testing.assert_array_equal(as_numpy(resumed.score(batch)), as_numpy(rec.score(batch)))
+
+
+def interrupt_training(monkeypatch: pytest.MonkeyPatch, after_epochs: int) -> None:
+    """Make the next training that saves a :class:`~sessionbench.training.Checkpoint` stop with
+    KeyboardInterrupt right after saving its ``after_epochs``-th epoch, as a killed run would."""
+    save, saved = Checkpoint.save, []
+
+    def save_then_interrupt(checkpoint: Checkpoint, *args: object) -> None:
+        save(checkpoint, *args)
+        saved.append(checkpoint.path)
+        if len(saved) == after_epochs:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_interrupt)

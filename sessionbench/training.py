@@ -41,6 +41,7 @@ __all__ = [
     "holdout_recent",
     "prefix_batches",
     "resolve_device",
+    "resumed",
     "train_epochs",
 ]
 
@@ -131,8 +132,9 @@ class Checkpoint:
     Args:
         path: The checkpoint file (its folder is created).
         identity: What must match for a resume (JSON-like: str, int, float, lists, dicts).
-        state: Named objects whose state is saved beside the module's: ``torch.nn.Module``,
-            ``torch.optim.Optimizer``, ``torch.Generator`` or ``numpy.random.Generator``.
+        state: Named objects whose state is saved beside the module's: ``torch.Generator``,
+            ``numpy.random.Generator``, or anything with ``state_dict()`` and
+            ``load_state_dict()`` (modules, optimisers, a model's own samplers).
 
     After :func:`train_epochs` returns, ``resumed_epochs`` and ``resumed_seconds`` say how many
     epochs came from the file and how many seconds of training (epochs and validation) they took.
@@ -189,6 +191,14 @@ class Checkpoint:
         return loop
 
 
+def resumed(checkpoint: Checkpoint | None) -> dict[str, float] | None:
+    """``{"epochs", "seconds"}`` that a training took from ``checkpoint``, None if it took
+    none: what a model sets as ``resumed_`` for the harness to record."""
+    if checkpoint is None or not checkpoint.resumed_epochs:
+        return None
+    return {"epochs": checkpoint.resumed_epochs, "seconds": round(checkpoint.resumed_seconds, 3)}
+
+
 _LOOP = ("best", "best_state", "stale", "stopped", "seconds")  # saved beside the epoch logs
 
 
@@ -215,9 +225,9 @@ def _state_of(obj: Any) -> Any:
         return obj.bit_generator.state
     if isinstance(obj, torch.Generator):
         return obj.get_state()
-    if isinstance(obj, (torch.nn.Module, torch.optim.Optimizer)):
+    if hasattr(obj, "state_dict") and hasattr(obj, "load_state_dict"):
         return obj.state_dict()
-    raise TypeError(f"Checkpoint.state: cannot save a {type(obj).__name__}")
+    raise TypeError(f"Checkpoint.state: cannot save a {type(obj).__name__} (it has no state_dict/load_state_dict)")
 
 
 def _restore(obj: Any, state: Any) -> None:

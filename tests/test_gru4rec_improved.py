@@ -12,7 +12,7 @@ from baselines.gru4rec_improved import ImprovedGRU4Rec, ImprovedGRU4RecNet
 from sessionbench.data import Sessions, load_dataset
 from sessionbench.evaluation import evaluate
 from sessionbench.recommender import PrefixBatch
-from sessionbench.testing import RecommenderContract, abc_split
+from sessionbench.testing import RecommenderContract, abc_split, interrupt_training
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -88,6 +88,21 @@ def test_pretrains_on_the_whole_data_only_when_the_split_has_it(monkeypatch, old
     assert phases == ([split.full_train] if older else []) + [split.train, split.train]
     # an item seen only in the older data is scored like a trained item
     assert bool(rec.score(prefix_batch([0]))[0, 61] > UNSEEN_SCORE) == older
+
+
+@pytest.mark.parametrize("after_epochs", [1, 2], ids=["after-pretraining", "in-training"])
+def test_an_interrupted_fit_resumes_across_the_two_phases(tmp_path, monkeypatch, after_epochs):
+    split = abc_split()
+    split.full_train = Sessions.from_lists([[2, 0, 1]] * 5 + split.train.to_lists())
+    whole = tiny(epochs=2, pretrain_epochs=1).fit(split, seed=0, progress=False)
+    path = tmp_path / "training.pt"
+    interrupt_training(monkeypatch, after_epochs)
+    with pytest.raises(KeyboardInterrupt):
+        tiny(epochs=2, pretrain_epochs=1).fit(split, seed=0, progress=False, checkpoint=path)
+    resumed = tiny(epochs=2, pretrain_epochs=1).fit(split, seed=0, progress=False, checkpoint=path)
+    assert resumed.resumed_["epochs"] == after_epochs
+    batch = prefix_batch([0], [0, 1], [2, 0])
+    np.testing.assert_array_equal(resumed.score(batch), whole.score(batch))
 
 
 def test_beats_itemknn_on_the_small_synthetic_data():
