@@ -11,6 +11,7 @@ finished results intact and nothing half-written. A failing job records its erro
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -163,6 +164,7 @@ def run_jobs(
     for dataset, data_dir, options in {(j.dataset, j.data_dir, json.dumps(j.data_options, sort_keys=True)) for j in jobs}:
         load_dataset(dataset, data_dir, **json.loads(options))
     kwargs = dict(results_dir=results_dir, device=device, ties=ties, force=force, quick=quick)
+    _git_commit()  # the commit the jobs start from, before any training
     if n_jobs == 1 or len(jobs) <= 1:
         outcomes = []
         for job in jobs:
@@ -206,6 +208,7 @@ def run_job(
     (except KeyboardInterrupt)."""
     stem_dir: Path | None = None
     stem = ""
+    _git_commit()
     try:
         cls = resolve(job.method)
         params = {**(cls.quick_params if quick else {}), **job.params}
@@ -412,7 +415,14 @@ def versions() -> dict[str, str]:
     return out
 
 
+@functools.cache
 def _git_commit() -> str:
+    """The commit of the code this process runs: read once, at the first run, because the
+    working tree may move on while a training of hours runs from modules already imported."""
+    return _read_git_commit()
+
+
+def _read_git_commit() -> str:
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)

@@ -127,6 +127,19 @@ def test_an_interrupted_training_resumes_from_its_checkpoint_unless_forced(tmp_p
     assert run(tmp_path, method="test_harness:Resumable", force=True).result["resumed"] is None  # --force starts afresh
 
 
+def test_a_result_records_the_commit_its_run_started_from(tmp_path, monkeypatch):
+    import sessionbench.harness as harness
+
+    commits = iter(["started-here", "moved-on"])
+    monkeypatch.setattr(harness, "_read_git_commit", lambda: next(commits))
+    harness._git_commit.cache_clear()
+    try:
+        result = run(tmp_path).result
+    finally:
+        harness._git_commit.cache_clear()
+    assert result["versions"]["commit"] == "started-here"
+
+
 def test_cli_end_to_end_then_tables_only_gives_identical_markdown(tmp_path, caplog):
     args = ["--methods", "pop,spop", "--results-dir", str(tmp_path), "--no-progress"]
     assert main(args) == 0
