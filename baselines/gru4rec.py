@@ -86,7 +86,7 @@ from sessionbench.params import (
     FRACTION, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_params, fail, one_of,
 )
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
-from sessionbench.training import Checkpoint, checkpoint_identity, generators, resolve_device, resumed, train_epochs
+from sessionbench.training import fit_checkpoint, generators, resolve_device, resumed, train_epochs
 
 __all__ = [
     "GRU4Rec",
@@ -560,12 +560,10 @@ class GRU4Rec(Recommender):
         self._targets = torch.from_numpy(np.where(pos >= 0, clicks[np.maximum(pos, 0) + 1], 0)).to(dev)
         self._reset = torch.from_numpy(schedule.reset[:steps]).to(dev)
         self._width = schedule.width[:steps].tolist()
-        saved = None
-        if checkpoint is not None:
-            state = {"optimizer": self._optimizer, "rng": rng, "dropout": gen}
-            if self._sampler is not None:
-                state["sampler"] = self._sampler
-            saved = Checkpoint(checkpoint, checkpoint_identity(self, split, seed, dev), state)
+        state = {"optimizer": self._optimizer, "rng": rng, "dropout": gen}
+        if self._sampler is not None:
+            state["sampler"] = self._sampler
+        saved = fit_checkpoint(checkpoint, self, split, seed, dev, state)
         try:
             train_epochs(
                 self._run_epoch, epochs=self.epochs, module=net, progress=progress, desc=self.name, checkpoint=saved

@@ -60,8 +60,7 @@ from sessionbench.losses import linear_softmax_cross_entropy
 from sessionbench.params import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_params, one_of
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import (
-    Checkpoint,
-    checkpoint_identity,
+    fit_checkpoint,
     generators,
     prefix_batches,
     resolve_device,
@@ -203,10 +202,8 @@ class ImprovedGRU4Rec(Recommender):
         def run_epoch(epoch: int) -> float:
             return self._run_epoch(phases[phase_of[epoch]][0], optimizers[phase_of[epoch]], rng, gen)
 
-        saved = None
-        if checkpoint is not None:
-            state = {"rng": rng, "dropout": gen, **{f"optimizer{i}": opt for i, opt in enumerate(optimizers)}}
-            saved = Checkpoint(checkpoint, checkpoint_identity(self, split, seed, dev), state)
+        state = {"rng": rng, "dropout": gen, **{f"optimizer{i}": opt for i, opt in enumerate(optimizers)}}
+        saved = fit_checkpoint(checkpoint, self, split, seed, dev, state)
         desc = f"{self.name} pretrain+train" if pretraining else self.name
         train_epochs(run_epoch, epochs=len(phase_of), module=self.net_, progress=progress, desc=desc, checkpoint=saved)
         self.resumed_ = resumed(saved)

@@ -50,8 +50,7 @@ from sessionbench.losses import linear_softmax_cross_entropy, softmax_cross_entr
 from sessionbench.params import FRACTION, OPEN_UNIT, POSITIVE, POSITIVE_INT, check_params, one_of, optional
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import (
-    Checkpoint,
-    checkpoint_identity,
+    fit_checkpoint,
     generators,
     holdout_recent,
     resolve_device,
@@ -230,10 +229,8 @@ class NARM(Recommender):
                 total += self._step(optimizer, *train.batch(order[lo : lo + self.batch_size], self.device), gen)
             return float(total) / len(starts)
 
-        saved = None
-        if checkpoint is not None:
-            identity = checkpoint_identity(self, split, seed, self.device)
-            saved = Checkpoint(Path(checkpoint), identity, {"optimizer": optimizer, "rng": rng, "dropout": gen})
+        state = {"optimizer": optimizer, "rng": rng, "dropout": gen}
+        saved = fit_checkpoint(checkpoint, self, split, seed, self.device, state)
         self.history_ = train_epochs(
             run_epoch,
             epochs=self.epochs,

@@ -164,7 +164,6 @@ def run_jobs(
     for dataset, data_dir, options in {(j.dataset, j.data_dir, json.dumps(j.data_options, sort_keys=True)) for j in jobs}:
         load_dataset(dataset, data_dir, **json.loads(options))
     kwargs = dict(results_dir=results_dir, device=device, ties=ties, force=force, quick=quick)
-    _git_commit()  # the commit the jobs start from, before any training
     if n_jobs == 1 or len(jobs) <= 1:
         outcomes = []
         for job in jobs:
@@ -208,7 +207,7 @@ def run_job(
     (except KeyboardInterrupt)."""
     stem_dir: Path | None = None
     stem = ""
-    _git_commit()
+    _git_commit()  # the commit this process runs, read before any training
     try:
         cls = resolve(job.method)
         params = {**(cls.quick_params if quick else {}), **job.params}

@@ -37,6 +37,7 @@ __all__ = [
     "Checkpoint",
     "EpochLog",
     "checkpoint_identity",
+    "fit_checkpoint",
     "generators",
     "holdout_recent",
     "prefix_batches",
@@ -218,6 +219,21 @@ def checkpoint_identity(model: Recommender, split: Split, seed: int, device: tor
         "data": f"{split.name}, {split.n_items} items, {digest.hexdigest()}",
         "version": sessionbench.__version__,
     }
+
+
+def fit_checkpoint(
+    path: str | Path | None,
+    model: Recommender,
+    split: Split,
+    seed: int,
+    device: torch.device | str,
+    state: dict[str, Any],
+) -> Checkpoint | None:
+    """The :class:`Checkpoint` of ``model``'s fit on ``split`` at ``path``, identified by
+    :func:`checkpoint_identity`; None when ``path`` is None (no checkpoint wanted)."""
+    if path is None:
+        return None
+    return Checkpoint(Path(path), checkpoint_identity(model, split, seed, device), state)
 
 
 def _state_of(obj: Any) -> Any:
