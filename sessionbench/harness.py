@@ -20,6 +20,7 @@ import os
 import platform
 import resource
 import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -174,10 +175,11 @@ def run_jobs(
     from joblib import Parallel, delayed, parallel_config
 
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    log_level = logging.getLogger("sessionbench").getEffectiveLevel()
     # dask and ray take their workers' threads from the cluster's own configuration
     with parallel_config(backend=backend or "loky", n_jobs=n_jobs if backend in (None, "loky") else -1):
         results: Iterator[JobOutcome] = Parallel(return_as="generator")(
-            delayed(_run_in_worker)(job, threads, kwargs) for job in jobs
+            delayed(_run_in_worker)(job, threads, log_level, kwargs) for job in jobs
         )
         outcomes = []
         for outcome in results:  # in submission order
@@ -186,10 +188,19 @@ def run_jobs(
     return outcomes
 
 
-def _run_in_worker(job: Job, threads: int, kwargs: dict[str, Any]) -> JobOutcome:
+def _run_in_worker(job: Job, threads: int, log_level: int, kwargs: dict[str, Any]) -> JobOutcome:
     import torch
 
     torch.set_num_threads(threads)
+    # A worker is a fresh process with no logging configured, where Python's last-resort handler
+    # drops everything below WARNING: the epoch lines and timings of -v would be lost. A worker
+    # that already has a handler (a reused loky worker, a dask worker's own) keeps it.
+    ours = logging.getLogger("sessionbench")
+    if not ours.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        ours.addHandler(handler)
+    ours.setLevel(log_level)
     return run_job(job, progress=False, **kwargs)
 
 

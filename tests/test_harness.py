@@ -3,6 +3,10 @@ failures, interruption, tables regenerated without training."""
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +39,16 @@ class Exploding(RandomScores):
 
     def fit(self, split, *, seed, device="cpu", progress=True):
         raise RuntimeError("boom in fit")
+
+
+class Chatty(RandomScores):
+    """Logs at INFO inside fit, as a model's epochs do."""
+
+    name = "chatty"
+
+    def fit(self, split, *, seed, device="cpu", progress=True):
+        logging.getLogger("sessionbench.chatty").info("chatty fitted in process %d", os.getpid())
+        return super().fit(split, seed=seed, device=device, progress=progress)
 
 
 class Interrupted(RandomScores):
@@ -174,6 +188,18 @@ def test_parallel_jobs_give_the_same_metrics(tmp_path):
     for path in (serial / "raw" / "synthetic").glob("*.json"):
         other = json.loads((parallel / "raw" / "synthetic" / path.name).read_text())
         assert json.loads(path.read_text())["by_ties"] == other["by_ties"]
+
+
+def test_parallel_workers_log_what_a_serial_run_logs(tmp_path):
+    # a fresh process, so that the loky workers are fresh too (as in a real run)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    script = Path(__file__).parents[1] / "run_benchmark.py"
+    command = [sys.executable, str(script), "--methods", "pop", "--recommender", "test_harness:Chatty", "--jobs", "2"]
+    done = subprocess.run(
+        [*command, "--results-dir", str(tmp_path), "--no-progress"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert sum(line.startswith("chatty fitted in process") for line in done.stderr.splitlines()) == 1, done.stderr
 
 
 @pytest.mark.parametrize(
