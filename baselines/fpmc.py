@@ -99,6 +99,7 @@ class FPMC(Recommender):
     item_factors_: torch.Tensor | None = None  # float32[n_items, embedding_size] V_IL, the candidate side
     last_factors_: torch.Tensor | None = None  # float32[n_items, embedding_size] V_LI, the last-click side
     seen_: np.ndarray | None = None  # bool[n_items] item has training clicks
+    history_: list | None = None  # EpochLog per epoch run: loss, seconds
 
     def __init__(
         self,
@@ -142,7 +143,7 @@ class FPMC(Recommender):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # a step is ~1k rows: threads only add synchronisation (10x slower on a busy machine)
         try:
-            train_epochs(run_epoch, epochs=self.epochs, progress=progress, desc="fpmc")
+            self.history_ = train_epochs(run_epoch, epochs=self.epochs, progress=progress, desc="fpmc")
         finally:
             torch.set_num_threads(threads)
         self.seen_ = seen

@@ -465,6 +465,7 @@ class GRU4Rec(Recommender):
     item_map_: torch.Tensor | None = None  # int64[n_items]: compact index of each item, -1 if unseen
     known_: torch.Tensor | None = None  # int64[n_known]: item index of each compact index
     n_items_: int | None = None  # width of the score matrix
+    history_: list | None = None  # EpochLog per epoch run: loss, seconds
     resumed_: dict | None = None  # {"epochs", "seconds"} taken from a checkpoint by the last fit
 
     def __init__(
@@ -565,7 +566,7 @@ class GRU4Rec(Recommender):
             state["sampler"] = self._sampler
         saved = fit_checkpoint(checkpoint, self, split, seed, dev, state)
         try:
-            train_epochs(
+            self.history_ = train_epochs(
                 self._run_epoch, epochs=self.epochs, module=net, progress=progress, desc=self.name, checkpoint=saved
             )
             self.resumed_ = resumed(saved)

@@ -145,6 +145,7 @@ class ImprovedGRU4Rec(Recommender):
     item_map_: torch.Tensor | None = None  # int64[n_items]: compact index of each item, -1 if unseen
     known_: torch.Tensor | None = None  # int64[n_known]: item index of each compact index
     n_items_: int | None = None  # width of the score matrix
+    history_: list | None = None  # EpochLog per epoch run (pretraining first): loss, seconds
     resumed_: dict | None = None  # {"epochs", "seconds"} taken from a checkpoint by the last fit
 
     def __init__(
@@ -205,7 +206,7 @@ class ImprovedGRU4Rec(Recommender):
         state = {"rng": rng, "dropout": gen, **{f"optimizer{i}": opt for i, opt in enumerate(optimizers)}}
         saved = fit_checkpoint(checkpoint, self, split, seed, dev, state)
         desc = f"{self.name} pretrain+train" if pretraining else self.name
-        train_epochs(run_epoch, epochs=len(phase_of), module=self.net_, progress=progress, desc=desc, checkpoint=saved)
+        self.history_ = train_epochs(run_epoch, epochs=len(phase_of), module=self.net_, progress=progress, desc=desc, checkpoint=saved)
         self.resumed_ = resumed(saved)
         self.net_.eval()
         return self

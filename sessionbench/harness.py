@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -307,6 +307,7 @@ def _fit_and_evaluate(
         # a resumed training's cost counts the epochs run before the interruption
         "fit_seconds": round(fit_seconds + (resumed or {}).get("seconds", 0.0), 3),
         "resumed": resumed,
+        "epochs": _epochs(recommender),
         "evaluate_seconds": round(evaluate_seconds, 3),
         "peak_rss_bytes": peak.peak,
         "process_peak_rss_bytes": peak.process_peak,
@@ -316,6 +317,15 @@ def _fit_and_evaluate(
         "ranks_file": ranks_name,
         "attention_figure": figure,
     }
+
+
+def _epochs(recommender: Recommender) -> list[dict[str, Any]] | None:
+    """The training's epoch log (loss, seconds, validation score), if the model keeps one in
+    ``history_`` (as :func:`sessionbench.training.train_epochs` returns it)."""
+    history = getattr(recommender, "history_", None)
+    if history is None:
+        return None
+    return [asdict(entry) if is_dataclass(entry) else dict(entry) for entry in history]
 
 
 def _attention_figure(recommender: Recommender, split: Split, path: Path) -> str | None:

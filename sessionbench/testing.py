@@ -147,6 +147,8 @@ class RecommenderContract:
             self.make().fit(split, seed=self.seed, progress=False, checkpoint=path)
         resumed = self.make().fit(split, seed=self.seed, progress=False, checkpoint=path)
         assert resumed.resumed_["epochs"] == 1
+        if getattr(rec, "history_", None) is not None:  # the epoch log the result records
+            assert [h.loss for h in resumed.history_] == [h.loss for h in rec.history_]
         batch = self._batch(split)
         np.testing.assert_array_equal(as_numpy(resumed.score(batch)), as_numpy(rec.score(batch)))
 

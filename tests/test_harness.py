@@ -73,7 +73,7 @@ class Resumable(RandomScores):
                 raise KeyboardInterrupt
 
         saved = None if checkpoint is None else Checkpoint(checkpoint, {"seed": seed}, {"rng": rng})
-        train_epochs(lambda epoch: rng.random(), epochs=3, progress=False, on_epoch=interrupt, checkpoint=saved)
+        self.history_ = train_epochs(lambda epoch: rng.random(), epochs=3, progress=False, on_epoch=interrupt, checkpoint=saved)
         # a resumed fit reports a day of earlier training, which the harness must add to its fit time
         self.resumed_ = {"epochs": saved.resumed_epochs, "seconds": 86400.0} if saved and saved.resumed_epochs else None
         return super().fit(split, seed=seed)
@@ -89,6 +89,7 @@ def test_a_run_writes_its_raw_result_and_ranks(tmp_path):
     result = json.loads(outcome.path.read_text())
     assert outcome.path.name.startswith("random-") and outcome.path.name.endswith("-seed0.json")
     assert result["params"] == {"scale": 1.0} and result["method"] == "random"
+    assert result["epochs"] is None  # it trains no epochs
     assert result["n_test_cases"] == result["dataset_info"]["stats"]["test_sessions"]
     assert set(result["by_ties"]) == {"conservative", "standard", "median"}
     assert result["peak_rss_bytes"] > 0 and result["fit_seconds"] >= 0 and "torch" in result["versions"]
@@ -132,13 +133,16 @@ def test_an_interrupted_training_resumes_from_its_checkpoint_unless_forced(tmp_p
     outcome = run(tmp_path, method="test_harness:Resumable")
     result = json.loads(outcome.path.read_text())
     assert outcome.status == "ran" and result["resumed"]["epochs"] == 2
+    assert [e["epoch"] for e in result["epochs"]] == [0, 1, 2]  # the epochs before the interruption too
     assert 86400 <= result["fit_seconds"] < 86400 + 60
     assert not checkpoints[0].exists()  # the result replaces it
     monkeypatch.setattr(Resumable, "interrupt_after", 2)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, method="test_harness:Resumable", force=True)
     monkeypatch.setattr(Resumable, "interrupt_after", None)
-    assert run(tmp_path, method="test_harness:Resumable", force=True).result["resumed"] is None  # --force starts afresh
+    whole = run(tmp_path, method="test_harness:Resumable", force=True).result
+    assert whole["resumed"] is None  # --force starts afresh
+    assert [e["loss"] for e in whole["epochs"]] == [e["loss"] for e in result["epochs"]]
 
 
 def test_a_result_records_the_commit_its_run_started_from(tmp_path, monkeypatch):
