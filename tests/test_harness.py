@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from sessionbench.cli import main
 from sessionbench.harness import Job, run_job, run_jobs
@@ -93,6 +94,8 @@ def test_a_run_writes_its_raw_result_and_ranks(tmp_path):
     assert result["n_test_cases"] == result["dataset_info"]["stats"]["test_sessions"]
     assert set(result["by_ties"]) == {"conservative", "standard", "median"}
     assert result["peak_rss_bytes"] > 0 and result["fit_seconds"] >= 0 and "torch" in result["versions"]
+    # costs are grouped by this text: it names the instruction set, not only "x86_64"
+    assert result["device"].startswith("cpu (") and f", {torch.backends.cpu.get_cpu_capability()}, " in result["device"]
     with np.load(outcome.path.with_suffix(".npz")) as z:
         ranks = 1 + z["greater"] + z["equal"]
     assert np.mean(ranks <= 20) == pytest.approx(result["metrics"]["recall@20"])
