@@ -7,8 +7,10 @@ load says which form it read, and caches the result (see :mod:`sessionbench.data
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from typing import Any
 from sessionbench.data import clicks_csv, diginetica, yoochoose
 from sessionbench.data.cache import cache_key, file_identity, load_cached, save_cached
 from sessionbench.data.preprocessed import PREPROCESSED_FORMS, find_preprocessed, read_preprocessed
-from sessionbench.data.protocol import Clicks, Protocol, apply_protocol
+from sessionbench.data.protocol import RULES, Clicks, Protocol, apply_protocol, rule_problem
 from sessionbench.data.sessions import Split
 from sessionbench.data.synthetic import PRESETS, config_dict, generate_clicks
 from sessionbench.errors import DataError, DataWarning
@@ -99,20 +101,26 @@ def dataset_names() -> list[str]:
 def split_name(name: str, **options: Any) -> str:
     """The name a load of ``name`` with ``options`` gives its split (and its results folder),
     without reading any data: ``diginetica``, ``diginetica-file-order``, ``synthetic``,
-    ``synthetic-diginetica-1-4``, ``csv-<file stem>``...
+    ``synthetic-diginetica-1-4``, ``csv-<file stem>``... Only ``[A-Za-z0-9._-]`` and never
+    ``..``: a csv file stem's other characters become ``-``.
 
     Raises:
-        DataError: an unknown dataset.
+        DataError: an unknown dataset, or an option value that breaks its rule.
+        TypeError: an option this dataset does not take.
     """
+    options = _validated(name, options)
     if name == "synthetic":
         size, fraction = options.get("size", "small"), options.get("fraction")
         return ("synthetic" if size == "small" else f"synthetic-{size}") + (f"-1-{fraction}" if fraction else "")
     if name.startswith("csv:"):
-        return f"csv-{Path(name[4:]).stem}"
-    if name in DATASETS:
-        order = options.get("order", DATASETS[name].orders[0])
-        return name if order == DATASETS[name].orders[0] else f"{name}-{order}-order"
-    raise DataError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+        return "csv-" + _safe(Path(name[4:]).stem)
+    order = options.get("order", DATASETS[name].orders[0])
+    return name if order == DATASETS[name].orders[0] else f"{name}-{order}-order"
+
+
+def _safe(stem: str) -> str:
+    """``stem`` with every character outside [A-Za-z0-9._-], and every run of dots, as ``-``."""
+    return re.sub(r"\.{2,}", "-", re.sub(r"[^A-Za-z0-9._-]", "-", stem)) or "-"
 
 
 def load_dataset(
@@ -135,24 +143,32 @@ def load_dataset(
         **options: ``order`` ("timeframe" or "file" for DIGINETICA: how raw clicks are ordered,
             or, for preprocessed files, how they were ordered when made; "time" or "file" for
             csv); for ``synthetic``: ``size`` (a preset: small, diginetica, yoochoose),
-            ``seed``, ``fraction``; for ``csv:``: ``test_days``, ``min_item_support``,
-            ``fraction``.
+            ``seed`` (an integer >= 0), ``fraction`` (an integer >= 1); for ``csv:``:
+            ``test_days``, ``min_item_support``, ``fraction`` (the :class:`Protocol` rules).
+
+    Returns:
+        The split; ``info["source"]`` names its files (no directory) and ``info["files"]``
+        gives each one's name, size and sha256.
+
+    Warns:
+        DataWarning: suspicious data (a tiny test set, times in the wrong unit, ...), again on
+            every load of a cached split.
 
     Raises:
         DataError: the files are missing (naming them, where they are published and the
-            directory searched) or malformed.
+            directory searched) or malformed, an option value breaks its rule, or the split
+            has an empty train or test set.
         TypeError: an option this dataset does not take.
     """
     started = time.perf_counter()
     cache_path = Path(cache_dir) if cache_dir is not None else None
+    options = _validated(name, options)
     if name == "synthetic":
         loader = _synthetic(**options)
     elif name.startswith("csv:"):
-        loader = _csv(Path(name[4:]).expanduser(), **options)
-    elif name in DATASETS:
-        loader = _named(name, DATASETS[name], _resolve_dir(name, data_dir), **options)
+        loader = _csv(name, Path(name[4:]).expanduser(), **options)
     else:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+        loader = _named(name, DATASETS[name], _resolve_dir(name, data_dir), **options)
     key_parts, build = loader
     key = cache_key(key_parts)
     split = load_cached(key_parts["name"], key, cache_path) if cache else None
@@ -160,17 +176,71 @@ def load_dataset(
         split = build()
         if cache:
             save_cached(split, key, cache_path)
+    else:
+        for message in split.info.get("warnings", []):  # said when it was built; say it again
+            warnings.warn(message, DataWarning, stacklevel=2)
     log.info("%s: %s (%s) in %.2f s", split.name, split.info.get("form"), split.info.get("source"), time.perf_counter() - started)
     return split
 
 
 _Loader = tuple[dict[str, Any], Callable[[], Split]]
+_Rule = tuple[str, Callable[[Any], bool]]
 
 
-def _check_options(dataset: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(options) - set(allowed))
+def _one_of(*choices: str, null: str = "") -> _Rule:
+    """One of ``choices``; with ``null`` (what null means), null too."""
+    def ok(v: Any) -> bool:
+        return (bool(null) and v is None) or (isinstance(v, str) and v in choices)
+
+    return f"one of {', '.join(choices)}" + (f", or null {null}" if null else ""), ok
+
+
+def _integer(minimum: int, null: bool = False) -> _Rule:
+    def ok(v: Any) -> bool:
+        return (null and v is None) or (isinstance(v, int) and not isinstance(v, bool) and v >= minimum)
+
+    return f"an integer >= {minimum}" + (", or null for all" if null else ""), ok
+
+
+def _rules(name: str) -> dict[str, _Rule]:
+    """The options ``name`` takes, each with its rule."""
+    if name == "synthetic":
+        return {
+            "size": _one_of(*PRESETS),
+            "seed": _integer(0),
+            "fraction": _integer(1, null=True),
+            "order": _one_of("timeframe", "file", null="for the preset's"),
+        }
+    if name.startswith("csv:"):
+        return {"order": _one_of("time", "file")} | {k: RULES[k] for k in ("test_days", "min_item_support", "fraction")}
+    if name in DATASETS:
+        orders = DATASETS[name].orders
+        return {"order": _one_of(*orders)} if len(orders) > 1 else {}
+    raise DataError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+
+
+def _validated(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options``, once each is known to ``name`` and follows its rule (the name, rule and value
+    are in the message otherwise)."""
+    rules = _rules(name)
+    unknown = sorted(set(options) - set(rules))
     if unknown:
-        raise TypeError(f"dataset {dataset!r} takes no option {', '.join(unknown)}; it takes: {', '.join(allowed) or 'none'}")
+        raise TypeError(f"dataset {name!r} takes no option {', '.join(unknown)}; it takes: {', '.join(rules) or 'none'}")
+    for key, value in options.items():
+        problem = rule_problem(rules[key], value)
+        if problem:
+            raise DataError(f"{name}: option {key} {problem}")
+    return options
+
+
+def _file_records(*paths: Path) -> list[dict[str, Any]]:
+    """Name (no directory), size and sha256 of each file read: a split's provenance."""
+    records = []
+    for path in paths:
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        records.append({"name": path.name, "bytes": path.stat().st_size, "sha256": digest})
+    return records
 
 
 def _resolve_dir(name: str, data_dir: str | os.PathLike[str] | None) -> Path:
@@ -184,10 +254,7 @@ def _resolve_dir(name: str, data_dir: str | os.PathLike[str] | None) -> Path:
 
 
 def _named(name: str, spec: DatasetSpec, directory: Path, **options: Any) -> _Loader:
-    _check_options(name, options, ("order",) if len(spec.orders) > 1 else ())
     order = options.get("order", spec.orders[0])
-    if order not in spec.orders:
-        raise DataError(f"{name}: order must be one of {', '.join(spec.orders)}, got {order!r}")
     dataset, name = name, split_name(name, **options)
     if not directory.is_dir():
         _missing(name, spec, directory, "the directory does not exist")
@@ -199,7 +266,7 @@ def _named(name: str, spec: DatasetSpec, directory: Path, **options: Any) -> _Lo
         def build_raw() -> Split:
             log.info("%s: preprocessing raw %s (first load; cached afterwards)", name, raw)
             split = apply_protocol(spec.read_raw(raw), protocol, name)
-            split.info.update(dataset=dataset, order=order)
+            split.info.update(dataset=dataset, order=order, files=_file_records(raw))
             return split
 
         return key, build_raw
@@ -213,7 +280,7 @@ def _named(name: str, spec: DatasetSpec, directory: Path, **options: Any) -> _Lo
         split = read_preprocessed(name, train, test, form)
         # the files fixed the click order when they were made; `order` declares which it was
         # (the shared SR-GNN/GCE-GNN DIGINETICA files sort by timeframe, NARM's own script did not)
-        split.info.update(dataset=dataset, order=order, order_declared=True)
+        split.info.update(dataset=dataset, order=order, order_declared=True, files=_file_records(train, test))
         unseen = split.info["test_clicks_on_items_not_in_train"]
         if spec.fraction:
             split.info["notes"] = [
@@ -221,7 +288,9 @@ def _named(name: str, spec: DatasetSpec, directory: Path, **options: Any) -> _Lo
                 "they are ranked but had no training signal (the paper did not filter them)"
             ]
         elif unseen:
-            warnings.warn(f"{name}: {unseen:,} test clicks are on items absent from the training data", DataWarning, stacklevel=3)
+            message = f"{name}: {unseen:,} test clicks are on items absent from the training data"
+            split.info["warnings"].append(message)
+            warnings.warn(message, DataWarning, stacklevel=3)
         return split
 
     return key, build_preprocessed
@@ -238,8 +307,6 @@ def _missing(name: str, spec: DatasetSpec, directory: Path, why: str) -> None:
 
 
 def _synthetic(size: str = "small", seed: int = 0, fraction: int | None = None, order: str | None = None) -> _Loader:
-    if size not in PRESETS:
-        raise DataError(f"synthetic: unknown size {size!r}; known: {', '.join(PRESETS)}")
     config = PRESETS[size]
     protocol = Protocol(
         order=order or ("timeframe" if config.timestamps == "day" else "file"),
@@ -251,26 +318,22 @@ def _synthetic(size: str = "small", seed: int = 0, fraction: int | None = None, 
 
     def build() -> Split:
         split = apply_protocol(generate_clicks(config, seed), protocol, name)
-        split.info.update(dataset="synthetic", form="synthetic", order=protocol.order, size=size, seed=seed)
+        split.info.update(dataset="synthetic", form="synthetic", order=protocol.order, size=size, seed=seed, files=[])
         return split
 
     return key, build
 
 
-def _csv(path: Path, **options: Any) -> _Loader:
-    _check_options(f"csv:{path}", options, ("order", "test_days", "min_item_support", "fraction"))
-    order = options.pop("order", "time")
-    if order not in ("time", "file"):
-        raise DataError(f"csv:{path}: order must be 'time' or 'file', got {order!r}")
-    protocol = Protocol(order=order, test_days=options.pop("test_days", 1.0), **options)
+def _csv(dataset: str, path: Path, order: str = "time", test_days: float = 1.0, **options: Any) -> _Loader:
+    protocol = Protocol(order=order, test_days=test_days, **options)
     if not path.is_file():
-        raise DataError(f"csv:{path}: no such file; expected a click file with a header session_id,item_id,timestamp")
-    name = split_name(f"csv:{path}")
+        raise DataError(f"{dataset}: no such file; expected a click file with a header session_id,item_id,timestamp")
+    name = split_name(dataset)
     key = {"name": name, "source": file_identity(path), "protocol": protocol.as_dict()}
 
     def build() -> Split:
         split = apply_protocol(clicks_csv.read_clicks(path), protocol, name)
-        split.info.update(dataset=name, order=order)
+        split.info.update(dataset=name, order=order, files=_file_records(path))
         return split
 
     return key, build

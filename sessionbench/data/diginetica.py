@@ -65,5 +65,5 @@ def read_clicks(path: Path) -> Clicks:
         item=table.column("item").to_numpy(),
         time=days.astype(np.float64) * DAY,
         order_key=table.column("timeframe").to_numpy(),
-        source=str(path),
+        source=path.name,
     )

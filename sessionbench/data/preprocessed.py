@@ -9,7 +9,12 @@ Three forms, looked for in this order:
 - ``train_sessions.txt[.gz]`` + ``test_sessions.txt[.gz]``: one session per line, item ids
   separated by spaces.
 
-Item ids start at 1; index = id - 1. A ``(prefixes, targets)`` list is turned back into
+Item ids start at 1; index = id - 1, so the ids must be dense: a file whose largest id exceeds
+both ``MAX_ID_FACTOR`` times its distinct ids and ``MIN_ID_LIMIT`` is refused, since one id of
+300,000,000 among 50,000 would make a 300-million-column score matrix (the staged YOOCHOOSE
+1/64 files, whose index was built on all training data, use 17,745 of 37,483 ids: 2.1x). Ids
+must also be >= 1 and fit int32; an empty train or test set is refused and a tiny test set
+warns (see :mod:`sessionbench.data.protocol`). A ``(prefixes, targets)`` list is turned back into
 sessions: the reference emits a session's cases longest prefix first (``s[:-1] -> s[-1]``,
 ``s[:-2] -> s[-2]``, ...), so a new session starts wherever a prefix is not one click
 shorter than the one before, and the longest prefix plus its target is the session.
@@ -20,17 +25,43 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import re
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sessionbench.data.protocol import tiny_test_problem
 from sessionbench.data.safe_pickle import load_restricted
 from sessionbench.data.sessions import Sessions, Split, ragged_ranges
-from sessionbench.errors import DataError
+from sessionbench.errors import DataError, DataWarning
 
-__all__ = ["PREPROCESSED_FORMS", "find_preprocessed", "read_preprocessed"]
+__all__ = ["MAX_ID_FACTOR", "MIN_ID_LIMIT", "PREPROCESSED_FORMS", "find_preprocessed", "read_preprocessed"]
+
+#: The largest id may be up to this many times the number of distinct ids ...
+MAX_ID_FACTOR = 5
+#: ... or up to this, whichever is larger (small hand-made files).
+MIN_ID_LIMIT = 1000
+_INT32_MAX = 2**31 - 1
+_INT64 = (-(2**63), 2**63)
+_NOT_DIGITS = re.compile(r"[^0-9\s-]")
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One file's sessions before they become ``Sessions``: int64 item ids (1-based) of every
+    click, int64 session lengths, and where session s is in the file, for messages."""
+
+    items: np.ndarray
+    lengths: np.ndarray
+    where: Callable[[int], str]
+
+    def where_click(self, click: int) -> str:
+        return self.where(int(np.searchsorted(np.cumsum(self.lengths), click, side="right")))
 
 
 @dataclass(frozen=True)
@@ -64,22 +95,31 @@ def find_preprocessed(directory: Path) -> tuple[str, Path, Path] | None:
 def read_preprocessed(name: str, train_path: Path, test_path: Path, form: str) -> Split:
     """Read a preprocessed split. Ids are 1-based; the item index is ``id - 1``.
 
+    Warns:
+        DataWarning: a tiny test set (also listed in ``info["warnings"]``).
+
     Raises:
-        DataError: a file of the wrong shape (naming the file and the position or line).
+        DataError: a file of the wrong shape (naming the file and the position or line), ids
+            that are not 1..n (below 1, past int32, or too sparse), an empty train or test set.
     """
-    train = _read_sessions(train_path)
-    test = _read_sessions(test_path)
-    max_id = int(max(train.items.max(initial=0), test.items.max(initial=0)))
-    for path, sessions in ((train_path, train), (test_path, test)):
-        if sessions.n_clicks and sessions.items.min() < 1:
-            raise DataError(f"{path}: item ids must start at 1 (NARM/SR-GNN format), found {sessions.items.min()}")
-    train = _shift(train)
-    test = _shift(test)
+    source = f"{train_path.name} + {test_path.name}"
+    read = {train_path: _read_sessions(train_path), test_path: _read_sessions(test_path)}
+    for path, part in read.items():
+        _check_ids(path, part)
+    max_id = _check_dense(read)
+    train, test = (_sessions(part.items - 1, part.lengths) for part in read.values())
+    for what, sessions, path in (("train", train, train_path), ("test", test, test_path)):
+        if len(sessions) == 0:
+            raise DataError(f"{source}: empty {what} set ({path.name} holds no session); a split needs both")
+    problems = [p for p in [tiny_test_problem(source, train.n_prefixes, test)] if p]
+    for problem in problems:
+        warnings.warn(problem, DataWarning, stacklevel=2)
     info: dict[str, Any] = {
-        "source": f"{train_path.name} + {test_path.name} in {train_path.parent}",
+        "source": source,
         "form": form,
         "protocol": "preprocessed upstream (NARM/SR-GNN); sessions have no times, file order kept",
         "test_clicks_on_items_not_in_train": int((~np.isin(test.items, np.unique(train.items))).sum()),
+        "warnings": problems,
     }
     return Split(
         name=name,
@@ -91,11 +131,34 @@ def read_preprocessed(name: str, train_path: Path, test_path: Path, form: str) -
     )
 
 
-def _shift(sessions: Sessions) -> Sessions:
-    return Sessions(items=sessions.items - 1, offsets=sessions.offsets, times=sessions.times, ids=sessions.ids)
+def _check_ids(path: Path, part: _Read) -> None:
+    """Ids are 1..int32 max: the index id - 1 is stored as int32."""
+    for bad, rule in ((part.items < 1, "must start at 1"), (part.items > _INT32_MAX, f"must fit int32 (at most {_INT32_MAX:,})")):
+        if bad.any():
+            click = int(np.argmax(bad))
+            raise DataError(
+                f"{path.name}: item ids {rule} (NARM/SR-GNN format: items numbered 1..n), "
+                f"found {part.items[click]} {part.where_click(click)}"
+            )
 
 
-def _read_sessions(path: Path) -> Sessions:
+def _check_dense(read: dict[Path, _Read]) -> int:
+    """The largest id (= n_items), once it is known to be dense enough."""
+    ids = np.unique(np.concatenate([part.items for part in read.values()]))
+    max_id = int(ids[-1]) if len(ids) else 0
+    limit = max(MAX_ID_FACTOR * len(ids), MIN_ID_LIMIT)
+    if max_id > limit:
+        path, part = next((p, r) for p, r in read.items() if len(r.items) and r.items.max() == max_id)
+        raise DataError(
+            f"{path.name}: item id {max_id:,} {part.where_click(int(np.argmax(part.items)))} is far beyond the "
+            f"{len(ids):,} distinct ids of {' + '.join(p.name for p in read)}: item ids are the index + 1, so it would "
+            f"make {max_id:,} item columns. Expected the largest id to be at most {limit:,} ({MAX_ID_FACTOR} x the "
+            f"distinct ids, or {MIN_ID_LIMIT:,}). Renumber the items 1..n, or give the raw clicks."
+        )
+    return max_id
+
+
+def _read_sessions(path: Path) -> _Read:
     if "_sessions.txt" in path.name:
         return _read_text(path)
     data = load_restricted(path)
@@ -126,18 +189,27 @@ def _flatten(lists: list[Any], path: Path, what: str) -> tuple[np.ndarray, np.nd
         bad = next(i for i, x in enumerate(flat) if type(x) is not int)
         pos = int(np.searchsorted(np.cumsum(lengths), bad, side="right"))
         raise DataError(f"{path}: {what}[{pos}] holds {flat[bad]!r} ({type(flat[bad]).__name__}); item ids must be ints")
-    return np.array(flat, dtype=np.int64), lengths
+    try:
+        return np.array(flat, dtype=np.int64), lengths
+    except OverflowError:  # a Python int past int64
+        bad = next(i for i, x in enumerate(flat) if not _INT64[0] <= x < _INT64[1])
+        pos = int(np.searchsorted(np.cumsum(lengths), bad, side="right"))
+        raise DataError(
+            f"{path.name}: item ids must fit int32 (at most {_INT32_MAX:,}) (NARM/SR-GNN format: items numbered 1..n), "
+            f"found {flat[bad]} in {what}[{pos}]"
+        ) from None
 
 
-def _sessions_from_lists(lists: list[Any], path: Path, what: str) -> Sessions:
+def _sessions_from_lists(lists: list[Any], path: Path, what: str) -> _Read:
     items, lengths = _flatten(lists, path, what)
     short = np.flatnonzero(lengths < 2)
     if len(short):
         raise DataError(f"{path}: {what}[{short[0]}] has {lengths[short[0]]} click(s); every session needs at least 2")
-    return _sessions(items, lengths)
+    return _Read(items, lengths, lambda s: f"in {what}[{s}]")
 
 
 def _sessions(items: np.ndarray, lengths: np.ndarray) -> Sessions:
+    """Sessions of 0-based item indices (int64 items, checked to fit int32)."""
     n = len(lengths)
     return Sessions(
         items=items.astype(np.int32),
@@ -147,7 +219,7 @@ def _sessions(items: np.ndarray, lengths: np.ndarray) -> Sessions:
     )
 
 
-def _sessions_from_pairs(prefixes: list[Any], targets: list[Any], path: Path) -> Sessions:
+def _sessions_from_pairs(prefixes: list[Any], targets: list[Any], path: Path) -> _Read:
     if len(prefixes) != len(targets):
         raise DataError(f"{path}: {len(prefixes):,} prefixes but {len(targets):,} targets")
     flat, lengths = _flatten(prefixes, path, "prefixes")
@@ -175,16 +247,17 @@ def _sessions_from_pairs(prefixes: list[Any], targets: list[Any], path: Path) ->
             f"{path}: case {bad[0]} is not a prefix of the session that starts at case {heads[owner[bad[0]]]} "
             "(expected each session's cases longest prefix first, as NARM/SR-GNN write them)"
         )
-    return _sessions(session_items, s_lengths)
+    return _Read(session_items, s_lengths, lambda s: f"in the session of case {heads[s]} (prefixes[{heads[s]}] + targets[{heads[s]}])")
 
 
-def _read_text(path: Path) -> Sessions:
+def _read_text(path: Path) -> _Read:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="ascii") as f:
-            lines = f.read().splitlines()
+            text = f.read()
     except (OSError, UnicodeDecodeError, EOFError) as e:
         raise DataError(f"{path}: cannot read ({e}); expected one session per line of space-separated item ids") from e
+    lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     tokens = [line.split() for line in lines]
@@ -192,12 +265,24 @@ def _read_text(path: Path) -> Sessions:
     short = np.flatnonzero(lengths < 2)
     if len(short):
         raise DataError(f"{path} line {short[0] + 1}: a session needs at least 2 item ids, found {lengths[short[0]]}")
+    if _NOT_DIGITS.search(text):  # numpy would read "1_000" or "+5" as numbers
+        raise DataError(_bad_token(path, tokens))
     try:
         items = np.array(list(itertools.chain.from_iterable(tokens)), dtype=np.int64)
-    except ValueError:
-        for number, toks in enumerate(tokens, start=1):
-            bad = next((t for t in toks if not t.isdigit()), None)
-            if bad is not None:
-                raise DataError(f"{path} line {number}: expected space-separated integer item ids, found {bad!r}") from None
-        raise
-    return _sessions(items, lengths)
+    except (ValueError, OverflowError):
+        raise DataError(_bad_token(path, tokens)) from None
+    return _Read(items, lengths, lambda s: f"at line {s + 1}")
+
+
+def _bad_token(path: Path, tokens: list[list[str]]) -> str:
+    """The message for the first token that is not an int64 (slow: errors only)."""
+    for number, toks in enumerate(tokens, start=1):
+        for t in toks:
+            if not _INTEGER.fullmatch(t):
+                return f"{path} line {number}: expected space-separated integer item ids, found {t!r}"
+            if not _INT64[0] <= int(t) < _INT64[1]:
+                return (
+                    f"{path.name}: item ids must fit int32 (at most {_INT32_MAX:,}) (NARM/SR-GNN format: items "
+                    f"numbered 1..n), found {t} at line {number}"
+                )
+    return f"{path}: expected space-separated integer item ids"

@@ -23,10 +23,21 @@ It reproduces the preprocessing the NARM authors used and SR-GNN republished
 
 Deviations from the reference: times are taken in UTC (the reference used the machine's local
 time through ``time.mktime``); none else.
+
+Checks the reference does not make (:func:`tiny_test_problem`, :func:`time_problems`): an empty
+train or test set is a :class:`DataError` (with the counts after every step); a tiny test set
+(fewer than ``MIN_TEST_CASES`` cases *and* under ``MIN_TEST_SHARE`` of the training cases),
+times that look like the wrong unit (the bulk of the sessions spans more than 50 years, or is
+dated after 2200: milliseconds given as seconds; or everything lies within an hour) and a few
+sessions far later than the bulk (one click dated 2099 moves the test window onto it) are
+:class:`DataWarning` s, recorded in ``split.info["warnings"]``.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,11 +45,62 @@ import numpy as np
 import pandas as pd
 
 from sessionbench.data.sessions import Sessions, Split, ragged_ranges
-from sessionbench.errors import DataError
+from sessionbench.errors import DataError, DataWarning
 
-__all__ = ["Clicks", "Protocol", "apply_protocol"]
+__all__ = [
+    "MIN_TEST_CASES",
+    "MIN_TEST_SHARE",
+    "RULES",
+    "Clicks",
+    "Protocol",
+    "apply_protocol",
+    "rule_problem",
+    "time_problems",
+    "tiny_test_problem",
+]
 
 DAY = 86400.0
+YEAR = 365.25 * DAY
+
+#: A test set is tiny when it has fewer cases than this *and* under MIN_TEST_SHARE of the
+#: training cases. Either alone would flag real splits: the 12k-click DIGINETICA sample has 99
+#: test cases (8% of its training cases), YOOCHOOSE 1/4 has 55,898 (0.94%). 1,000 cases put the
+#: standard error of a Recall@20 near 0.5 at 1.6 points.
+MIN_TEST_CASES = 1000
+MIN_TEST_SHARE = 0.01
+#: Session times whose bulk (all but the latest 1%) spans more than this, or lies after 2200,
+#: are in the wrong unit (YOOCHOOSE's 6 months in milliseconds read as seconds span 500 years).
+MAX_SPAN = 50 * YEAR
+_YEAR_2200 = 7_258_118_400.0
+#: ... and a whole data set within an hour is no session log in seconds either.
+MIN_SPAN = 3600.0
+#: The latest sessions are far beyond the bulk when they are later than the 99th percentile of
+#: the session times by more than the bulk spans, and by more than 30 days.
+_LATE_SLACK = 30 * DAY
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, (float, np.floating))) and math.isfinite(value)
+
+
+#: What each protocol parameter must be: (the rule in words, its check).
+RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "order": ("a string", lambda v: isinstance(v, str)),
+    "test_days": ("a number > 0", lambda v: _is_number(v) and v > 0),
+    "min_session_length": ("an integer >= 2", lambda v: _is_int(v) and v >= 2),
+    "min_item_support": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "fraction": ("a number >= 1, or null for all", lambda v: v is None or (_is_number(v) and v >= 1)),
+}
+
+
+def rule_problem(rule: tuple[str, Callable[[Any], bool]], value: Any) -> str | None:
+    """``"must be <rule>, got <value>"`` when ``value`` breaks ``rule``, else None."""
+    what, ok = rule
+    return None if ok(value) else f"must be {what}, got {value!r}"
 
 
 @dataclass(frozen=True)
@@ -52,7 +114,8 @@ class Clicks:
             midnight).
         order_key: int64[n] or float64[n] key that orders clicks inside a session (DIGINETICA:
             timeframe; generic CSV: the timestamp), or None where only file order exists.
-        source: The file the clicks came from, for messages.
+        source: The name of the file the clicks came from (no directory: it becomes the
+            split's ``info["source"]``), for messages.
     """
 
     session: np.ndarray
@@ -86,12 +149,11 @@ class Protocol:
     fraction: float | None = None
 
     def __post_init__(self) -> None:
-        if self.test_days <= 0:
-            raise ValueError(f"Protocol.test_days must be > 0, got {self.test_days}")
-        if self.min_session_length < 2:
-            raise ValueError(f"Protocol.min_session_length must be >= 2, got {self.min_session_length}")
-        if self.fraction is not None and self.fraction < 1:
-            raise ValueError(f"Protocol.fraction must be >= 1 or None, got {self.fraction}")
+        """Raises: DataError (a ValueError) naming the parameter, its rule and its value."""
+        for name, rule in RULES.items():
+            problem = rule_problem(rule, getattr(self, name))
+            if problem:
+                raise DataError(f"Protocol.{name} {problem}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,13 +162,18 @@ class Protocol:
 def apply_protocol(clicks: Clicks, protocol: Protocol, name: str) -> Split:
     """Run the protocol on raw clicks and return the split.
 
+    Warns:
+        DataWarning: a tiny test set, times in the wrong unit, sessions far beyond the bulk
+            (each also listed in ``split.info["warnings"]``).
+
     Raises:
         DataError: the protocol leaves no training or no test session; the message gives the
-            counts after every step.
+            counts after every step. A click without an id or a finite time.
     """
     steps: dict[str, dict[str, int]] = {}
     session_code, session_ids = pd.factorize(clicks.session, sort=False)
     item_code, item_ids = pd.factorize(clicks.item, sort=False)
+    _check_clicks(clicks, session_code, item_code)
     n_sessions = len(session_ids)
     steps["read"] = {"clicks": len(clicks), "sessions": n_sessions, "items": len(item_ids)}
 
@@ -141,6 +208,7 @@ def apply_protocol(clicks: Clicks, protocol: Protocol, name: str) -> Split:
         _empty("no session survives the filters", clicks, protocol, steps)
 
     # 3. split by time; ties keep first appearance (the codes are ascending in flatnonzero)
+    problems = time_problems(session_time[valid], protocol.test_days, clicks.source)
     split_time = session_time[valid].max() - protocol.test_days * DAY
     train_s = np.flatnonzero(valid & (session_time < split_time))
     test_s = np.flatnonzero(valid & (session_time > split_time))
@@ -174,7 +242,9 @@ def apply_protocol(clicks: Clicks, protocol: Protocol, name: str) -> Split:
     )
     steps["test"] = {"clicks": test.n_clicks, "sessions": len(test)}
     if len(train) == 0 or len(test) == 0:
-        _empty("the time split leaves an empty train or test set", clicks, protocol, steps)
+        _empty("the time split leaves an empty train or test set", clicks, protocol, steps, problems)
+    tiny = tiny_test_problem(clicks.source, train.n_prefixes, test)  # against all training data
+    problems += [tiny] if tiny else []
 
     # 6. most recent fraction of the expanded training sequences
     full_train = None
@@ -184,22 +254,91 @@ def apply_protocol(clicks: Clicks, protocol: Protocol, name: str) -> Split:
         if len(train) == 0:
             _empty(f"1/{protocol.fraction} of the training sequences is empty", clicks, protocol, steps)
 
+    for problem in problems:
+        warnings.warn(problem, DataWarning, stacklevel=2)
     info = {
         "source": clicks.source,
         "form": "raw",
         "protocol": protocol.as_dict(),
         "split_time": float(split_time),
         "steps": steps,
+        "warnings": problems,
     }
+    kept_ids = np.asarray(item_ids[train_item_codes])
     return Split(
         name=name,
         train=train,
         test=test,
         n_items=len(train_item_codes),
-        item_ids=np.asarray(item_ids[train_item_codes]),
+        item_ids=kept_ids.astype(str) if kept_ids.dtype == object else kept_ids,  # str ids: no pickle in the cache
         info=info,
         full_train=full_train,
     )
+
+
+def _check_clicks(clicks: Clicks, session_code: np.ndarray, item_code: np.ndarray) -> None:
+    """Refuse what a reader should have refused: a click without an id (factorize codes it -1)
+    or without a finite time."""
+    for field, codes in (("session", session_code), ("item", item_code)):
+        if len(codes) and codes.min() < 0:
+            row = int(np.argmax(codes < 0))
+            raise DataError(f"{clicks.source}: click {row:,} (0-based, file order) has no {field} id; every click needs one")
+    bad = ~np.isfinite(np.asarray(clicks.time, dtype=np.float64))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"{clicks.source}: click {row:,} (0-based, file order) has time {clicks.time[row]}; expected unix seconds")
+
+
+def tiny_test_problem(source: str, train_cases: int, test: Sessions) -> str | None:
+    """The warning for a test set under ``MIN_TEST_CASES`` cases and under ``MIN_TEST_SHARE``
+    of ``train_cases``, or None."""
+    cases = test.n_prefixes
+    if cases >= MIN_TEST_CASES or cases >= MIN_TEST_SHARE * train_cases:
+        return None
+    return (
+        f"{source}: the test set has {_plural(cases, 'case')} in {_plural(len(test), 'session')} against {train_cases:,} training "
+        f"cases ({cases / max(train_cases, 1):.2%}); with fewer than {MIN_TEST_CASES:,} cases and under "
+        f"{MIN_TEST_SHARE:.0%} of the training cases its metrics say little. Check the test period and the times."
+    )
+
+
+def time_problems(times: np.ndarray, test_days: float, source: str) -> list[str]:
+    """Warnings about session times (float64[n], unix seconds) that look wrong: a few sessions
+    far beyond the bulk, a bulk spanning centuries (milliseconds), a log within an hour."""
+    if len(times) < 2:
+        return []
+    first, last = float(times.min()), float(times.max())
+    bulk_end = float(np.quantile(times, 0.99, method="lower"))  # all but the latest 1%
+    slack = max(bulk_end - first, _LATE_SLACK)
+    problems = []
+    if last - bulk_end > slack:
+        problems.append(
+            f"{source}: {_plural(int((times > bulk_end + slack).sum()), 'session')} dated after {_date(bulk_end + slack)}, "
+            f"far beyond the bulk (99% of the sessions are dated {_date(first)} .. {_date(bulk_end)}); the latest, "
+            f"{_date(last)}, sets the split, so the test period is the {test_days:g} day(s) before it. "
+            "Clicks far in the future? Fix or drop those rows."
+        )
+    if bulk_end - first > MAX_SPAN or bulk_end > _YEAR_2200:
+        problems.append(
+            f"{source}: 99% of the sessions span {(bulk_end - first) / YEAR:,.0f} years ({_date(first)} .. "
+            f"{_date(bulk_end)}) if the times are unix seconds, and the test period of {test_days:g} day(s) is "
+            f"{test_days * DAY:,.0f} time units. Are the timestamps in milliseconds? Divide them by 1,000."
+        )
+    if last - first < MIN_SPAN:
+        problems.append(
+            f"{source}: session times span only {last - first:,.0f} s ({_date(first)} .. {_date(last)}); a click log "
+            "in unix seconds spans days. Are the timestamps in another unit (minutes, hours, days)?"
+        )
+    return problems
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _date(t: float) -> str:
+    """A time for messages: ``2016-05-01 10:00`` (UTC), or the bare number when out of range."""
+    return str(np.datetime64(int(t), "s").astype("datetime64[m]")).replace("T", " ") if abs(t) < 1e13 else f"{t:.4g}"
 
 
 def _recent_fraction(train: Sessions, fraction: int) -> Sessions:
@@ -242,9 +381,12 @@ def _count(click_session: np.ndarray, click_item: np.ndarray) -> dict[str, int]:
     }
 
 
-def _empty(what: str, clicks: Clicks, protocol: Protocol, steps: dict[str, dict[str, int]]) -> None:
+def _empty(
+    what: str, clicks: Clicks, protocol: Protocol, steps: dict[str, dict[str, int]], problems: Sequence[str] = ()
+) -> None:
     lines = "; ".join(f"{step}: " + ", ".join(f"{k} {v:,}" for k, v in c.items()) for step, c in steps.items())
+    also = "".join(f" Also: {p}" for p in problems)
     raise DataError(
         f"{clicks.source}: {what} (protocol {protocol.as_dict()}). Counts after each step: {lines}. "
-        "Is the file complete, and does it span more than the test period?"
+        f"Is the file complete, and does it span more than the test period?{also}"
     )

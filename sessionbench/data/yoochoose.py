@@ -56,5 +56,5 @@ def read_clicks(path: Path) -> Clicks:
         item=table.column("item").to_numpy(),
         time=(ms // 1000).astype(np.float64),
         order_key=None,
-        source=str(path),
+        source=path.name,
     )
