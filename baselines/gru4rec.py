@@ -64,7 +64,10 @@ Deviations from the paper/reference:
   click. When sessions run out, slots retire as in the reference; their rows are simply no
   longer used (the reference compacts its hidden-state matrix, which is the same computation).
 - Seeding: dropout masks and negative samples come from generators derived from ``seed``
-  (SPEC 7) instead of numpy's global seed 42.
+  (SPEC 7) instead of numpy's global seed 42. A fit is bit-identical for a seed, a device and a
+  thread count (other thread counts sum in another order). Rows gathered more than once in a
+  step go through :func:`_take`: on the CPU, indexing's backward sums repeated rows with racing
+  atomic adds as soon as torch splits it over threads (issue 20).
 """
 
 from __future__ import annotations
@@ -612,20 +615,20 @@ class GRU4Rec(Recommender):
         if net.constrained:  # one table for inputs and outputs: its gradient rows coalesce both
             rows, inverse = torch.unique(torch.cat([inputs, outputs]), return_inverse=True)
             table = out_table = _gather_leaf(net.item_weight, rows)
-            inp, out_rows, columns = table[inverse[:w]], rows, inverse[w:]
+            inp, out_rows, columns = _take(table, 0, inverse[:w]), rows, inverse[w:]
             leaves = [(net.item_weight, rows, table)]
         else:
             in_rows, in_inverse = torch.unique(inputs, return_inverse=True)
             out_rows, columns = torch.unique(outputs, return_inverse=True)
             in_table = _gather_leaf(net.input_table(), in_rows)
             out_table = _gather_leaf(net.item_weight, out_rows)
-            inp = in_table[in_inverse]
+            inp = _take(in_table, 0, in_inverse)
             leaves = [(net.input_table(), in_rows, in_table), (net.item_weight, out_rows, out_table)]
         bias = _gather_leaf(net.item_bias, out_rows)
         if not net.one_hot:
             inp = _dropout(inp, self.dropout_embedding, gen)
         new_hidden = _dropout(net.cell(net.project_input(inp), hidden), self.dropout_hidden, gen)
-        scores = torch.addmm(bias, new_hidden, out_table.T)[:, columns]  # float[w, w + n_negatives]
+        scores = _take(torch.addmm(bias, new_hidden, out_table.T), 1, columns)  # float[w, w + n_negatives]
         if self.logq:
             log_q = self._log_support[outputs]
             if negatives is not None:
@@ -678,6 +681,20 @@ class GRU4Rec(Recommender):
 def _gather_leaf(table: nn.Parameter, rows: torch.Tensor) -> torch.Tensor:
     """``table[rows]`` as a new leaf tensor whose gradient is the rows' coalesced gradient."""
     return table.detach()[rows].requires_grad_()
+
+
+def _take(x: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
+    """``x`` at ``index`` along ``dim`` (0 or 1; ``index`` may repeat), with a deterministic backward.
+
+    On the CPU, indexing's backward (``index_put_(accumulate=True)``) sums repeated indices with
+    atomic adds from several threads once the gradient is 32k elements or more, so their order
+    varies from run to run; ``index_select``'s backward (``index_add_``) sums them in index
+    order. On CUDA it is the other way round: indexing's backward sorts the indices first, while
+    ``index_add_`` uses atomic adds.
+    """
+    if x.device.type == "cpu":
+        return x.index_select(dim, index)
+    return x[index] if dim == 0 else x[:, index]
 
 
 def _reset_hidden(hidden: torch.Tensor, reset: torch.Tensor) -> torch.Tensor:

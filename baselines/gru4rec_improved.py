@@ -19,8 +19,10 @@ What is computed:
 - Shift in the input distribution (Sec. 3.2): when the split keeps only the most recent
   fraction of the training data (YOOCHOOSE 1/64, 1/4 from raw clicks: ``split.full_train`` is
   set), the model is first trained on the whole training data and then fine-tuned on the
-  fraction. Off when there is no older part (``full_train`` is None), e.g. for DIGINETICA and
-  the preprocessed YOOCHOOSE 1/64 files.
+  fraction. Nothing to do where the training data is not a fraction (DIGINETICA, the default
+  synthetic data). The preprocessed YOOCHOOSE files hold the fraction without the older
+  sessions: ``pretrain=True`` refuses them, ``pretrain="if-available"`` trains on the fraction
+  alone. ``fit_report_["pretrain"]`` says which applied, for the result and its page.
 
 Defaults the paper does not print, chosen here (our choices):
 
@@ -55,7 +57,7 @@ import torch
 from torch import nn
 
 from baselines.gru4rec import UNSEEN_SCORE, item_index
-from sessionbench.data import Sessions, Split
+from sessionbench.data import DATASETS, Sessions, Split
 from sessionbench.losses import linear_softmax_cross_entropy
 from sessionbench.params import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_params, one_of
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
@@ -133,7 +135,9 @@ class ImprovedGRU4Rec(Recommender):
         batch_size: Prefixes per mini-batch (our choice: 512).
         max_length: Keep the last this many clicks of a prefix (paper: BPTT of 19 steps).
         epochs: Epochs on ``split.train`` (the fine-tuning when pre-training).
-        pretrain: Pre-train on ``split.full_train`` when the split has it (paper Sec. 3.2).
+        pretrain: Pre-train on the whole training data when the split is a recent fraction of it
+            (paper Sec. 3.2). True: a fraction must come with it (``split.full_train``), else
+            fit raises; "if-available": without it, train on the fraction alone; False: never.
         pretrain_epochs: Epochs of pre-training on the whole training data.
     """
 
@@ -147,6 +151,7 @@ class ImprovedGRU4Rec(Recommender):
     n_items_: int | None = None  # width of the score matrix
     history_: list | None = None  # EpochLog per epoch run (pretraining first): loss, seconds
     resumed_: dict | None = None  # {"epochs", "seconds"} taken from a checkpoint by the last fit
+    fit_report_: dict[str, str] | None = None  # {"pretrain": the pre-training the last fit did, in words}
 
     def __init__(
         self,
@@ -157,7 +162,7 @@ class ImprovedGRU4Rec(Recommender):
         batch_size: int = 512,
         max_length: int = 19,
         epochs: int = 10,
-        pretrain: bool = True,
+        pretrain: bool | str = True,
         pretrain_epochs: int = 5,
     ) -> None:
         self.embedding_size, self.hidden_size, self.click_dropout = embedding_size, hidden_size, click_dropout
@@ -165,8 +170,8 @@ class ImprovedGRU4Rec(Recommender):
         self.epochs, self.pretrain, self.pretrain_epochs = epochs, pretrain, pretrain_epochs
         check_params(
             self, embedding_size=POSITIVE_INT, hidden_size=POSITIVE_INT, click_dropout=FRACTION, learning_rate=POSITIVE,
-            batch_size=POSITIVE_INT, max_length=POSITIVE_INT, epochs=POSITIVE_INT, pretrain=one_of(True, False),
-            pretrain_epochs=NON_NEGATIVE_INT,
+            batch_size=POSITIVE_INT, max_length=POSITIVE_INT, epochs=POSITIVE_INT,
+            pretrain=one_of(True, False, "if-available"), pretrain_epochs=NON_NEGATIVE_INT,
         )
 
     def fit(
@@ -184,11 +189,16 @@ class ImprovedGRU4Rec(Recommender):
             checkpoint: A file to save the training in after every epoch of either phase; a
                 later fit of the same training resumes from it (see
                 :class:`sessionbench.training.Checkpoint`).
+
+        Raises:
+            ValueError: ``pretrain=True`` and ``split`` is a recent fraction without its whole
+                training data (``split.full_train`` is None, as for preprocessed YOOCHOOSE).
         """
+        pretraining, report = self._pretraining(split)
+        self.fit_report_ = {"pretrain": report}
         dev = resolve_device(device)
         self.device = str(dev)
         rng, gen = generators(seed, dev)
-        pretraining = self.pretrain and self.pretrain_epochs > 0 and split.full_train is not None
         seen = [split.train.items] + ([split.full_train.items] if pretraining else [])
         counts = sum(np.bincount(items, minlength=split.n_items) for items in seen)
         known, compact = item_index(counts)
@@ -210,6 +220,36 @@ class ImprovedGRU4Rec(Recommender):
         self.resumed_ = resumed(saved)
         self.net_.eval()
         return self
+
+    def _pretraining(self, split: Split) -> tuple[bool, str]:
+        """Whether to pre-train on ``split.full_train``, and the fit report saying what is done."""
+        if not self.pretrain or self.pretrain_epochs == 0:
+            return False, "off (pretrain=False)" if not self.pretrain else "off (pretrain_epochs=0)"
+        if split.full_train is not None:
+            protocol = split.info.get("protocol")
+            fraction = protocol.get("fraction") if isinstance(protocol, dict) else None
+            part = f"the 1/{fraction} fraction" if fraction else "the recent fraction"
+            epochs = f"{self.pretrain_epochs} epoch{'s' if self.pretrain_epochs > 1 else ''}"
+            return True, (
+                f"on the full training data ({len(split.full_train):,} sessions) for {epochs} before fine-tuning on "
+                f"{part} ({len(split.train):,} sessions)"
+            )
+        spec = DATASETS.get(split.info.get("dataset"))
+        if spec is None or not spec.fraction:
+            return False, f"not applicable: the training data of {split.name!r} is not a recent fraction of older data"
+        source = split.info.get("source", "the input").split(" in ")[0]  # the file names, not the folder
+        if self.pretrain is True:
+            raise ValueError(
+                f"{type(self).__name__}: pretrain=True needs the full training data of {split.name!r}, whose training "
+                f"sessions are only the most recent fraction: {source} holds no older sessions (split.full_train is "
+                f"None). Load the raw clicks ({spec.raw_files}) to pre-train on all of them as the paper does (Sec. 3.2), or pass "
+                f"--set {self.name}.pretrain=if-available to train on the fraction alone (the result records that), "
+                f"or --set {self.name}.pretrain=false."
+            )
+        return False, (
+            f"skipped: the split has no full training set ({source} holds only the fraction); "
+            f"pretrain='if-available' allowed this"
+        )
 
     def _run_epoch(
         self, sessions: Sessions, optimizer: torch.optim.Optimizer, rng: np.random.Generator, gen: torch.Generator

@@ -295,6 +295,63 @@ def test_fixed_seed_gives_identical_metrics_twice():
     np.testing.assert_array_equal(runs[0].greater, runs[1].greater)
 
 
+
+@pytest.fixture
+def two_threads():
+    """Torch on two threads for one test (the module otherwise runs on one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("two_threads")
+@pytest.mark.parametrize(
+    "inputs", [{}, {"constrained_embedding": False, "embedding_size": 256}], ids=["constrained", "embedding"]
+)
+def test_issue_20_gru4rec_tuned_is_deterministic_on_two_threads(inputs):
+    # 128 slots over 20 items: every step feeds some item in many slots, and each gathered
+    # input table (128 x 256 floats) is large enough for torch to split its backward over
+    # threads; indexing's backward then summed the repeated rows with racing atomic adds
+    split = abc_split(n_items=20)
+    batch = prefix_batch([0], [0, 1], [5, 6, 7])
+    fits = [small_tuned(hidden_size=256, batch_size=128, n_negatives=64, epochs=1, **inputs) for _ in range(3)]
+    fits = [rec.fit(split, seed=0, progress=False) for rec in fits]
+    losses = [[epoch.loss for epoch in rec.history_] for rec in fits]
+    assert losses[1] == losses[0] and losses[2] == losses[0]
+    for rec in fits[1:]:
+        np.testing.assert_array_equal(rec.score(batch).numpy(), fits[0].score(batch).numpy())
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.usefixtures("two_threads")
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dim", [0, 1])
+def test_issue_20_take_equals_indexing_and_sums_repeated_rows_the_same_way_every_time(device, dim):
+    # on the CPU one small call rarely shows the race (the fits above do); on CUDA the loop
+    # checks that indexing's sorted backward sums the same way every time
+    gen = torch.Generator().manual_seed(0)
+    index = torch.randint(0, 3, (128,), generator=gen).to(device)  # 3 rows, each taken ~43 times
+    scale = torch.logspace(-8, 8, 128)  # per taken row: its order of summation shows in the last bits
+    weights = torch.randn(128, 512, generator=gen) * scale[:, None]
+    weights = (weights if dim == 0 else weights.T.contiguous()).to(device)
+    x = torch.randn((3, 512) if dim == 0 else (512, 3), generator=gen).to(device)
+
+    def gradient():
+        leaf = x.clone().requires_grad_()
+        taken = g4r._take(leaf, dim, index)
+        assert torch.equal(taken, leaf[index] if dim == 0 else leaf[:, index])
+        return torch.autograd.grad((taken * weights).sum(), leaf)[0]
+
+    expected = torch.zeros(x.shape, dtype=torch.float64, device=device).index_add_(dim, index, weights.double())
+    first = gradient()
+    torch.testing.assert_close(first.double(), expected, rtol=1e-4, atol=1e-2)
+    for _ in range(20):
+        assert torch.equal(gradient(), first)
+
+
 # ------------------------------------------------------------------------- hyperparameters
 
 

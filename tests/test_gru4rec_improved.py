@@ -101,8 +101,95 @@ def test_an_interrupted_fit_resumes_across_the_two_phases(tmp_path, monkeypatch,
         tiny(epochs=2, pretrain_epochs=1).fit(split, seed=0, progress=False, checkpoint=path)
     resumed = tiny(epochs=2, pretrain_epochs=1).fit(split, seed=0, progress=False, checkpoint=path)
     assert resumed.resumed_["epochs"] == after_epochs
+    assert resumed.fit_report_ == whole.fit_report_ and resumed.fit_report_["pretrain"].startswith("on the full")
     batch = prefix_batch([0], [0, 1], [2, 0])
     np.testing.assert_array_equal(resumed.score(batch), whole.score(batch))
+
+
+
+def preprocessed_fraction(tmp_path):
+    """YOOCHOOSE 1/64 as the NARM/SR-GNN preprocessed files hold it: the fraction alone."""
+    rng = np.random.default_rng(0)
+    train = ["1 2 3"] * 100 + [" ".join(map(str, rng.integers(4, 30, 4))) for _ in range(200)]
+    (tmp_path / "train_sessions.txt").write_text("\n".join(train) + "\n")
+    (tmp_path / "test_sessions.txt").write_text("1 2 3\n" * 40)
+    return load_dataset("yoochoose-1-64", tmp_path, cache=False)
+
+
+def test_pretrain_true_refuses_a_fraction_without_its_full_training_data(tmp_path):
+    split = preprocessed_fraction(tmp_path)
+    assert split.full_train is None
+    with pytest.raises(ValueError, match=r"pretrain=True needs the full training data of 'yoochoose-1-64'.*"
+                       r"train_sessions.txt \+ test_sessions.txt holds no older sessions.*yoochoose-clicks.dat.*"
+                       r"--set gru4rec-improved\.pretrain=if-available.*--set gru4rec-improved\.pretrain=false"):
+        tiny(epochs=1, pretrain_epochs=1).fit(split, seed=0, progress=False)
+
+
+def test_pretrain_if_available_trains_on_the_fraction_alone_and_says_so(tmp_path, monkeypatch):
+    phases = []
+    original = ImprovedGRU4Rec._run_epoch
+
+    def spy(self, sessions, *args):
+        phases.append(sessions)
+        return original(self, sessions, *args)
+
+    monkeypatch.setattr(ImprovedGRU4Rec, "_run_epoch", spy)
+    split = preprocessed_fraction(tmp_path)
+    rec = tiny(epochs=1, pretrain_epochs=1, pretrain="if-available").fit(split, seed=0, progress=False)
+    assert phases == [split.train]
+    assert rec.fit_report_ == {
+        "pretrain": "skipped: the split has no full training set (train_sessions.txt + test_sessions.txt holds only "
+        "the fraction); pretrain='if-available' allowed this"
+    }
+
+
+FULL = "on the full training data (205 sessions)"
+
+
+@pytest.mark.parametrize(
+    "pretrain, older, epochs, report",
+    [
+        (True, True, 1, f"{FULL} for 1 epoch before fine-tuning on the recent fraction (600 sessions)"),
+        ("if-available", True, 2, f"{FULL} for 2 epochs before fine-tuning on the recent fraction (600 sessions)"),
+        (True, False, 1, "not applicable: the training data of 'abc' is not a recent fraction of older data"),
+        ("if-available", False, 1, "not applicable: the training data of 'abc' is not a recent fraction of older data"),
+        (False, True, 1, "off (pretrain=False)"),
+        (True, True, 0, "off (pretrain_epochs=0)"),
+    ],
+)
+def test_fit_report_records_the_pretraining_done(pretrain, older, epochs, report):
+    split = abc_split()
+    if older:
+        split.full_train = Sessions.from_lists([[2, 0, 1]] * 5 + split.train.to_lists()[:200])
+    rec = tiny(epochs=1, pretrain=pretrain, pretrain_epochs=epochs).fit(split, seed=0, progress=False)
+    assert rec.fit_report_ == {"pretrain": report}
+    assert len(rec.history_) == 1 + (epochs if older and pretrain else 0)
+
+
+def test_fit_report_names_the_fraction_of_a_split_made_from_raw_clicks():
+    split = load_dataset("synthetic", fraction=4)
+    rec = tiny(epochs=1, pretrain_epochs=1)
+    rec._run_epoch = lambda *args: 0.0  # the report, not the training, is under test
+    report = rec.fit(split, seed=0, progress=False).fit_report_["pretrain"]
+    assert report == (
+        f"on the full training data ({len(split.full_train):,} sessions) for 1 epoch before fine-tuning on the "
+        f"1/4 fraction ({len(split.train):,} sessions)"
+    )
+
+
+def test_each_fit_sets_a_fresh_fit_report():
+    split = abc_split()
+    rec = tiny(epochs=1)
+    first = rec.fit(split, seed=0, progress=False).fit_report_
+    first["extra"] = "changed by the caller"
+    assert rec.fit(split, seed=0, progress=False).fit_report_ == {"pretrain": first["pretrain"]}
+
+
+def test_pretrain_if_available_round_trips_and_a_bad_value_lists_the_valid_ones():
+    rec = tiny(pretrain="if-available")
+    assert type(rec)(**rec.get_params()).get_params() == rec.get_params()
+    with pytest.raises(ValueError, match=r"pretrain must be one of True, False, if-available, got 'yes'"):
+        tiny(pretrain="yes")
 
 
 def test_beats_itemknn_on_the_small_synthetic_data():
