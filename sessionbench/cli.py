@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sessionbench.data import DataError, dataset_names
+from sessionbench.data import DataError, dataset_names, load_dataset
 from sessionbench.data.datasets import split_name
 from sessionbench.evaluation import TIE_MODES
 from sessionbench.harness import plan, run_jobs
 from sessionbench.registry import UnknownRecommender, builtin_names, registered, resolve
+from sessionbench.runs import Group
 from sessionbench.tables import SUITES, write_tables
 
 __all__ = ["main", "parser"]
@@ -58,10 +59,11 @@ def parser() -> argparse.ArgumentParser:
                    help="address of the dask scheduler (tcp://host:port) or ray head (host:port) for --backend dask/ray; the workers must share the results directory (default: none)")
     p.add_argument("--ties", default="conservative", choices=TIE_MODES,
                    help="tie mode of the tables: conservative counts items scoring the same as the target ahead of it (default: conservative)")
-    p.add_argument("--results-dir", default="results", type=Path, help="where raw results and tables go (default: results)")
+    p.add_argument("--results-dir", default=None, type=Path,
+                   help="where raw results and tables go (default: results, or results-quick with --quick, so that smoke runs never sit beside full ones)")
     p.add_argument("--force", action="store_true", help="rerun jobs whose result exists, and train from the start rather than resume an interrupted training from its checkpoint (default: reuse, resume)")
     p.add_argument("--tables-only", action="store_true", help="only regenerate the markdown from saved raw results, no training")
-    p.add_argument("--quick", action="store_true", help="smoke run: each method's quick settings (e.g. one epoch); results are stored under their own hyperparameter hash")
+    p.add_argument("--quick", action="store_true", help="smoke run: each method's quick settings (e.g. one epoch), stored as smoke runs and listed apart from full runs on the page (default: off)")
     p.add_argument("--attention-figure", type=Path, default=None, metavar="PNG",
                    help="also copy NARM's attention heatmap (the paper's Figure 6) of this run to PNG; runs narm if it is not among the methods (default: none)")
     p.add_argument("--list", action="store_true", help="list datasets and registered methods, then exit")
@@ -115,12 +117,9 @@ def _methods(args: argparse.Namespace) -> list[str]:
 
 
 def _in_suite(method: str, suite: str) -> bool:
-    """Whether a built-in runs in ``suite``; one whose module is not there yet is skipped."""
-    try:
-        return suite in resolve(method).suites
-    except UnknownRecommender as e:
-        log.debug("skipping %s: %s", method, e)
-        return False
+    """Whether a built-in runs in ``suite``. A built-in that cannot be imported is an error
+    (naming the module that shadowed ours, if one did), never a silent skip."""
+    return suite in resolve(method).suites
 
 
 def _check_params(methods: Sequence[str], overrides: dict[str, dict[str, Any]]) -> None:
@@ -175,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return _run(args)
-    except (UsageError, UnknownRecommender, DataError, TypeError) as e:
+    except (UsageError, UnknownRecommender, DataError, TypeError, ValueError) as e:
         print(f"run_benchmark.py: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -185,10 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     options = _parse_options(args.data_option)
-    name = split_name(args.dataset, **options)
-    _check_writable(args.results_dir)
+    name = split_name(args.dataset, **options)  # validates the options, even with no data at hand
+    results_dir = args.results_dir or Path("results-quick" if args.quick else "results")
+    _check_writable(results_dir)
     if args.tables_only:
-        path = write_tables(args.results_dir, name, args.ties, args.suite)
+        path = write_tables(results_dir, name, args.ties, args.suite, _fingerprint_if_at_hand(args, options))
         log.info("wrote %s", path)
         return 0
     methods = _methods(args)
@@ -201,6 +201,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
     device = _device(args.device)
+    split = load_dataset(args.dataset, args.data_dir, **options)  # bad data stops here, before any training
     suite = None if args.suite == "main" else args.suite
     jobs = plan([args.dataset], methods, seeds, overrides, args.data_dir, options, suite=suite)
     if "4" not in SUITES[args.suite]:
@@ -212,7 +213,7 @@ def _run(args: argparse.Namespace) -> int:
     with logging_redirect_tqdm(), _cluster(args.backend, args.cluster, args.jobs):
         outcomes = run_jobs(
             jobs,
-            results_dir=args.results_dir,
+            results_dir=results_dir,
             device=device,
             ties=args.ties,
             force=args.force,
@@ -221,11 +222,21 @@ def _run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             quick=args.quick,
         )
-    path = write_tables(args.results_dir, name, args.ties, args.suite)
+    path = write_tables(results_dir, split.name, args.ties, args.suite, split.fingerprint)
     if args.attention_figure is not None:
         _copy_attention_figure(outcomes, args.attention_figure)
     _summary(outcomes, path)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _fingerprint_if_at_hand(args: argparse.Namespace, options: dict[str, Any]) -> str | None:
+    """The fingerprint of the split the page is for, when its data can be loaded here; else
+    None, and the page is rendered from the only stored split of that name."""
+    try:
+        return load_dataset(args.dataset, args.data_dir, **options).fingerprint
+    except DataError as e:
+        log.info("the data is not at hand (%s); rendering the stored split of that name", str(e).split(". ")[0])
+        return None
 
 
 def _summary(outcomes: Sequence[Any], path: Path) -> None:
@@ -241,8 +252,10 @@ def _copy_attention_figure(outcomes: Sequence[Any], target: Path) -> None:
     import shutil
 
     for o in outcomes:
-        figure = (o.result or {}).get("attention_figure")
-        if o.job.method == _ATTENTION_METHOD and figure:
+        if o.job.method != _ATTENTION_METHOD or o.result is None or o.path is None:
+            continue
+        figure = Group(o.result["method"], "", None, [o.result], o.path.parent).attention_figure  # checked to be a PNG there
+        if figure:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(o.path.parent / figure, target)
             log.info("attention figure: %s", target)

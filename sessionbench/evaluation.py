@@ -200,6 +200,9 @@ def evaluate(
 ) -> EvaluationResult:
     """Score every prefix of every session and rank each target among all items.
 
+    The recommender scores copies of the prefixes with no targets; the targets and prefix
+    lengths the cases are graded by never leave this function.
+
     Args:
         recommender: A fitted recommender.
         sessions: Test sessions; each prefix (shortest first) is a case.
@@ -219,22 +222,23 @@ def evaluate(
     equal = np.empty(total, dtype=np.int64)
     done = 0
     with tqdm(total=total, desc=f"evaluate {name}", unit="case", disable=not progress, leave=False) as bar:
-        for batch in sessions.prefix_batches(batch_size):
+        for cases in sessions.prefix_batches(batch_size):
+            batch, targets = cases.without_targets(), cases.targets  # the targets stay here
             with torch.inference_mode():
                 scores = recommender.score(batch)
             width = scores.shape[1] if getattr(scores, "ndim", 0) == 2 else None
             if n_items is None:
                 n_items = width
-            if width != n_items or scores.shape[0] != len(batch):
+            if width != n_items or scores.shape[0] != len(targets):
                 raise ScoreError(
-                    f"{name}: score() must return float[{len(batch)}, {n_items}] (batch x items), "
+                    f"{name}: score() must return float[{len(targets)}, {n_items}] (batch x items), "
                     f"got shape {tuple(getattr(scores, 'shape', ()))}"
                 )
-            g, e = _tie_counts(scores, batch.targets, name)
-            greater[done : done + len(batch)] = g
-            equal[done : done + len(batch)] = e
-            done += len(batch)
-            bar.update(len(batch))
+            g, e = _tie_counts(scores, targets, name)
+            greater[done : done + len(targets)] = g
+            equal[done : done + len(targets)] = e
+            done += len(targets)
+            bar.update(len(targets))
     lengths = sessions.prefix_lengths()
     ranks = ranks_from_counts(greater, equal, ties)
     return EvaluationResult(

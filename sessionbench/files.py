@@ -4,12 +4,13 @@ one, never half of it: results, the split cache, training checkpoints."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "inside", "safe_name", "set_aside"]
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
@@ -29,3 +30,44 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged file to ``<name>.damaged`` (``.damaged-2``, ... if taken) beside it,
+    and return the new path; nothing is deleted."""
+    target = path.with_name(f"{path.name}.damaged")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.damaged-{n}")
+    os.replace(path, target)
+    return target
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str) -> str:
+    """``name`` as a file name: runs of characters other than letters, digits, ``.``, ``_``
+    and ``-`` become ``-``, and no leading dot remains (so never ``..`` or a hidden file).
+
+    Raises:
+        ValueError: nothing usable is left.
+    """
+    safe = _UNSAFE.sub("-", str(name)).lstrip(".")
+    if not safe.strip("-"):
+        raise ValueError(f"{name!r} gives no usable file name")
+    return safe
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """``root / parts...``, checked to stay inside ``root`` once resolved.
+
+    Raises:
+        ValueError: the path would leave ``root`` (``..``, an absolute part, a symlink out).
+    """
+    path = Path(root).joinpath(*parts)
+    base = Path(root).resolve()
+    if not path.resolve().is_relative_to(base):
+        raise ValueError(f"{path} is outside {base}; refusing to write there")
+    return path

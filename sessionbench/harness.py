@@ -1,27 +1,26 @@
 """Plans (dataset x method x hyperparameters x seed) jobs, runs each once, stores raw results.
 
 One job fits a recommender and evaluates it on every test prefix. The harness, never the
-model, times ``fit`` and evaluation and measures peak memory. A job's result is a JSON file
-named by its key, ``results/raw/<dataset>/<method>-<params hash>-seed<k>.json``, with the
-per-case counts beside it (``.npz``); an existing file means "done" unless ``force``. Files
-are written under temporary names and renamed when complete, so an interrupted run leaves the
-finished results intact and nothing half-written. A failing job records its error in
+model, times ``fit`` and evaluation and measures peak memory. The model is fitted on the
+split's training view (no test sessions) and scores batches that carry no targets: the
+evaluator keeps them. A job's result is a JSON file in its split's folder with the per-case
+counts beside it (``.npz``); see :mod:`sessionbench.store` for the layout, the identity a
+reuse must match, and how damaged files are set aside. Files are written under unique
+temporary names and renamed when complete, so an interrupted run leaves the finished results
+intact and nothing half-written. A failing job, whatever it raises (``SystemExit`` included;
+``KeyboardInterrupt`` stops the run), or whose worker process dies, records its error in
 ``<key>.failed.json`` and the other jobs go on.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import json
 import logging
 import os
-import platform
-import resource
-import subprocess
 import sys
-import threading
+import tempfile
 import time
 import traceback
 from collections.abc import Iterable, Iterator
@@ -31,15 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 
 from sessionbench.data import Split, load_dataset
 from sessionbench.evaluation import KS, TIE_MODES, evaluate, hits_by_length, metrics, ranks_from_counts
-from sessionbench.files import atomic_write
-from sessionbench.registry import resolve
+from sessionbench.files import atomic_write, inside
+from sessionbench.provenance import PeakRSS, code_version, device_description, process_peak_rss, versions
 from sessionbench.recommender import Recommender
+from sessionbench.registry import resolve
+from sessionbench.store import difference, failure_path, locked, read_result, result_identity, result_stem, split_folder
 
-__all__ = ["Job", "JobOutcome", "PeakRSS", "params_hash", "plan", "process_peak_rss", "result_stem", "run_job", "run_jobs", "versions"]
+__all__ = ["Job", "JobOutcome", "PeakRSS", "params_hash", "plan", "process_peak_rss", "run_job", "run_jobs", "versions"]
 
 log = logging.getLogger(__name__)
 
@@ -136,16 +136,6 @@ def params_hash(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def result_stem(method: str, params: dict[str, Any], seed: int) -> str:
-    """File name (without suffix) of a run: ``<method>-<params hash>-seed<k>``."""
-    safe = method.replace(":", ".").replace("/", ".")
-    return f"{safe}-{params_hash(params)}-seed{seed}"
-
-
-def _method_name(target: str, cls: type[Recommender]) -> str:
-    return cls.name or target
-
-
 def run_jobs(
     jobs: list[Job],
     *,
@@ -158,9 +148,11 @@ def run_jobs(
     progress: bool = True,
     quick: bool = False,
 ) -> list[JobOutcome]:
-    """Run the jobs (in parallel processes when ``n_jobs > 1``) and return their outcomes.
+    """Run the jobs (in parallel processes when ``n_jobs > 1``) and return their outcomes, in
+    the order of ``jobs``.
 
-    Datasets are loaded once here first, so that parallel workers read them from the cache.
+    Datasets are loaded once here first, so that bad data is refused before any training and
+    parallel workers read the splits from the cache.
     """
     for dataset, data_dir, options in {(j.dataset, j.data_dir, json.dumps(j.data_options, sort_keys=True)) for j in jobs}:
         load_dataset(dataset, data_dir, **json.loads(options))
@@ -172,12 +164,24 @@ def run_jobs(
             log.info("%s", outcome.summary())
             outcomes.append(outcome)
         return outcomes
-    from joblib import Parallel, delayed, parallel_config
-
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
     log_level = logging.getLogger("sessionbench").getEffectiveLevel()
+    if backend in (None, "loky"):
+        from sessionbench.workers import run_in_processes
+
+        def died(index: int, reason: str) -> JobOutcome:
+            return _worker_died(jobs[index], reason, Path(results_dir), quick)
+
+        tasks = [(job, threads, log_level, kwargs) for job in jobs]
+        done: dict[int, JobOutcome] = {}
+        for index, outcome in run_in_processes(_run_in_worker, tasks, n_jobs, died):
+            log.info("%s", outcome.summary())
+            done[index] = outcome
+        return [done[i] for i in range(len(jobs))]
+    from joblib import Parallel, delayed, parallel_config
+
     # dask and ray take their workers' threads from the cluster's own configuration
-    with parallel_config(backend=backend or "loky", n_jobs=n_jobs if backend in (None, "loky") else -1):
+    with parallel_config(backend=backend, n_jobs=-1):
         results: Iterator[JobOutcome] = Parallel(return_as="generator")(
             delayed(_run_in_worker)(job, threads, log_level, kwargs) for job in jobs
         )
@@ -194,7 +198,7 @@ def _run_in_worker(job: Job, threads: int, log_level: int, kwargs: dict[str, Any
     torch.set_num_threads(threads)
     # A worker is a fresh process with no logging configured, where Python's last-resort handler
     # drops everything below WARNING: the epoch lines and timings of -v would be lost. A worker
-    # that already has a handler (a reused loky worker, a dask worker's own) keeps it.
+    # that already has a handler (a dask worker's own) keeps it.
     ours = logging.getLogger("sessionbench")
     if not ours.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler(sys.stderr)
@@ -214,90 +218,122 @@ def run_job(
     progress: bool = True,
     quick: bool = False,
 ) -> JobOutcome:
-    """Fit and evaluate one job, or reuse its finished result. Errors are recorded, not raised
-    (except KeyboardInterrupt)."""
-    stem_dir: Path | None = None
-    stem = ""
-    _git_commit()  # the commit this process runs, read before any training
+    """Fit and evaluate one job, or reuse its finished result when its identity matches
+    exactly. Errors of any kind are recorded, not raised (except KeyboardInterrupt)."""
+    code_version()  # the code this process runs, read before any training
+    where: tuple[Path, str, dict[str, Any]] | None = None
     try:
-        cls = resolve(job.method)
-        params = {**(cls.quick_params if quick else {}), **job.params}
-        recommender = cls(**params)
-        split = load_dataset(job.dataset, job.data_dir, **job.data_options)
-        full_params = recommender.get_params()
-        method = _method_name(job.method, cls)
-        stem_dir = results_dir / "raw" / split.name
-        stem = result_stem(method, full_params, job.seed)
-        path = stem_dir / f"{stem}.json"
-        checkpoint = results_dir / "checkpoints" / split.name / f"{stem}.pt"
-        if path.exists() and not force:
-            checkpoint.unlink(missing_ok=True)  # left by a run killed after writing its result
-            return JobOutcome(job, "reused", path, json.loads(path.read_text()))
-        if force:
+        recommender, split, identity, folder, stem = _slot(job, Path(results_dir), quick)
+        where = (folder, stem, identity)
+        path = folder / f"{stem}.json"
+        checkpoint = inside(Path(results_dir), "checkpoints", *folder.relative_to(Path(results_dir) / "raw").parts, f"{stem}.pt")
+        with locked(Path(results_dir), folder, stem):
+            existing = None if force else read_result(path)
+            if existing is not None and existing.get("identity") == identity:
+                checkpoint.unlink(missing_ok=True)  # left by a run killed after writing its result
+                return JobOutcome(job, "reused", path, existing)
+            if existing is not None:
+                log.info("%s: not reusing %s, because %s", job.describe(), path.name, difference(existing.get("identity"), identity))
+            if force:
+                checkpoint.unlink(missing_ok=True)
+            result = _fit_and_evaluate(job, recommender, split, identity, device, ties, progress, folder, stem, checkpoint)
+            _atomic_write(path, json.dumps(result, indent=1, sort_keys=False).encode())
+            failure_path(folder, stem).unlink(missing_ok=True)
             checkpoint.unlink(missing_ok=True)
-        result = _fit_and_evaluate(job, recommender, split, method, device, ties, progress, stem_dir, stem, checkpoint)
-        _atomic_write(path, json.dumps(result, indent=1, sort_keys=False).encode())
-        (stem_dir / f"{stem}.failed.json").unlink(missing_ok=True)
-        checkpoint.unlink(missing_ok=True)
-        return JobOutcome(job, "ran", path, result)
-    except Exception as e:  # one failed job must not stop the others
-        message = f"{type(e).__name__}: {e}"
-        if stem_dir is not None:
-            failure = {"job": job.__dict__, "error": message, "traceback": traceback.format_exc()}
-            try:
-                _atomic_write(stem_dir / f"{stem}.failed.json", json.dumps(failure, indent=1, default=str).encode())
-            except OSError:
-                pass
+            return JobOutcome(job, "ran", path, result)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - one failed job, even one calling sys.exit, must not stop the others
         log.debug("job failed", exc_info=True)
-        return JobOutcome(job, "failed", error=message)
+        return _record_failure(job, f"{type(e).__name__}: {e}", where, traceback.format_exc())
+
+
+def _slot(job: Job, results_dir: Path, quick: bool) -> tuple[Recommender, Split, dict[str, Any], Path, str]:
+    """The job's recommender (constructed), split, identity, result folder and file stem."""
+    cls = resolve(job.method)
+    params = {**(cls.quick_params if quick else {}), **job.params}
+    recommender = cls(**params)
+    split = load_dataset(job.dataset, job.data_dir, **job.data_options)
+    method = cls.name or job.method
+    identity = result_identity(split.name, split.fingerprint, method, job.method, cls, recommender.get_params(), job.seed, quick)
+    return recommender, split, identity, split_folder(results_dir, split.name, split.fingerprint), result_stem(identity)
+
+
+def _worker_died(job: Job, reason: str, results_dir: Path, quick: bool) -> JobOutcome:
+    """The failure of a job whose worker process died, recorded in its slot when that can be
+    worked out here."""
+    try:
+        _, _, identity, folder, stem = _slot(job, Path(results_dir), quick)
+        where: tuple[Path, str, dict[str, Any]] | None = (folder, stem, identity)
+    except Exception:  # noqa: BLE001 - the failure is still reported, only not on disk
+        where = None
+    return _record_failure(job, f"WorkerDied: {reason}", where)
+
+
+def _record_failure(job: Job, error: str, where: tuple[Path, str, dict[str, Any]] | None, trace: str = "") -> JobOutcome:
+    """The failed outcome of ``job``, also written beside its results when its slot is known."""
+    if where is not None:
+        folder, stem, identity = where
+        failure = {"job": job.__dict__, "identity": identity, "error": error, "traceback": trace}
+        try:
+            _atomic_write(failure_path(folder, stem), json.dumps(failure, indent=1, default=str).encode())
+        except OSError as e:
+            log.warning("could not record the failure of %s in %s (%s)", job.describe(), folder, e)
+    return JobOutcome(job, "failed", error=error)
 
 
 def _fit_and_evaluate(
     job: Job,
     recommender: Recommender,
     split: Split,
-    method: str,
+    identity: dict[str, Any],
     device: str,
     ties: str,
     progress: bool,
-    stem_dir: Path,
+    folder: Path,
     stem: str,
     checkpoint: Path,
 ) -> dict[str, Any]:
     # a model whose fit takes a checkpoint saves its training there after every epoch, so that
     # running the same job again after an interruption resumes it
     resumable = "checkpoint" in inspect.signature(recommender.fit).parameters
+    training = split.training_view()  # fit never sees the test sessions
     with PeakRSS() as peak:
         started = time.perf_counter()
         if resumable:
-            recommender.fit(split, seed=job.seed, device=device, progress=progress, checkpoint=checkpoint)
+            recommender.fit(training, seed=job.seed, device=device, progress=progress, checkpoint=checkpoint)
         else:
-            recommender.fit(split, seed=job.seed, device=device, progress=progress)
+            recommender.fit(training, seed=job.seed, device=device, progress=progress)
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
         evaluation = evaluate(recommender, split.test, n_items=split.n_items, ties=ties, progress=progress)
         evaluate_seconds = time.perf_counter() - started
-    figure = _attention_figure(recommender, split, stem_dir / f"{stem}-attention.png")
+    figure = _attention_figure(recommender, split, folder / f"{stem}-attention.png")
     ranks_name = f"{stem}.npz"
     buffer = _npz_bytes(greater=evaluation.greater, equal=evaluation.equal, prefix_lengths=evaluation.prefix_lengths)
-    _atomic_write(stem_dir / ranks_name, buffer)
+    _atomic_write(folder / ranks_name, buffer)
     by_ties = {}
     for mode in TIE_MODES:
         ranks = ranks_from_counts(evaluation.greater, evaluation.equal, mode)
         by_ties[mode] = {"metrics": metrics(ranks, KS), "per_length": hits_by_length(ranks, evaluation.prefix_lengths)}
     cls = type(recommender)
     resumed = getattr(recommender, "resumed_", None)
+    params = recommender.get_params()
     return {
+        "identity": identity,
         "dataset": split.name,
         "dataset_info": _dataset_info(split),
-        "method": method,
-        "class": f"{cls.__module__}:{cls.__qualname__}",
+        "method": identity["method"],
+        "key": job.method,
+        "class": identity["class"],
         "paper_row": cls.paper_row,
         "paper_tables": dict(cls.paper_tables),
         "suites": list(cls.suites),
         "variant": job.variant,
-        "params": recommender.get_params(),
-        "params_hash": params_hash(recommender.get_params()),
+        "quick": identity["quick"],
+        "params": params,
+        "settings": _settings(cls, params),
+        "params_hash": params_hash(params),
         "seed": job.seed,
         "ties": ties,
         "metrics": by_ties[ties]["metrics"],
@@ -308,15 +344,32 @@ def _fit_and_evaluate(
         "fit_seconds": round(fit_seconds + (resumed or {}).get("seconds", 0.0), 3),
         "resumed": resumed,
         "epochs": _epochs(recommender),
+        "fit_report": _fit_report(recommender),
         "evaluate_seconds": round(evaluate_seconds, 3),
         "peak_rss_bytes": peak.peak,
         "process_peak_rss_bytes": peak.process_peak,
-        "device": _device_description(getattr(recommender, "device", device)),
+        "device": device_description(getattr(recommender, "device", device)),
         "versions": versions(),
+        "code": code_version(),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "ranks_file": ranks_name,
+        "ranks_sha256": hashlib.sha256(buffer).hexdigest(),
         "attention_figure": figure,
     }
+
+
+def _settings(cls: type[Recommender], params: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters that differ from the class's defaults (what a row is labelled by)."""
+    try:
+        defaults = cls().get_params()
+    except Exception:  # noqa: BLE001 - a class without defaults for every parameter
+        return dict(params)
+    return {k: v for k, v in params.items() if defaults.get(k, object()) != v}
+
+
+def _fit_report(recommender: Recommender) -> dict[str, Any] | None:
+    report = getattr(recommender, "fit_report_", None)
+    return json.loads(json.dumps(report, default=str)) if report else None
 
 
 def _epochs(recommender: Recommender) -> list[dict[str, Any]] | None:
@@ -332,7 +385,10 @@ def _attention_figure(recommender: Recommender, split: Split, path: Path) -> str
     """Draw the model's attention figure if it has one (NARM's Figure 6); the file name or None."""
     if type(recommender).attention_figure is Recommender.attention_figure:
         return None
-    tmp = path.with_name(f".{path.stem}.tmp.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.png")
+    os.close(fd)
+    tmp = Path(name)
     try:
         recommender.attention_figure(split, tmp)
         os.replace(tmp, path)
@@ -342,61 +398,9 @@ def _attention_figure(recommender: Recommender, split: Split, path: Path) -> str
 
 
 def _dataset_info(split: Split) -> dict[str, Any]:
-    keep = ("dataset", "source", "form", "order", "order_declared", "protocol", "notes", "size", "seed")
-    return {"stats": split.stats(), "n_items": split.n_items} | {k: split.info[k] for k in keep if k in split.info}
-
-
-class PeakRSS:
-    """Peak resident memory of this process while the block runs (sampled every 20 ms,
-    ``peak``), and the process's lifetime peak at its end (``process_peak``, see
-    :func:`process_peak_rss`); both in bytes.
-
-    Example::
-
-        with PeakRSS() as memory:
-            model.fit(split, seed=0)
-        print(memory.peak / 2**30, "GiB")
-    """
-
-    def __init__(self, interval: float = 0.02) -> None:
-        self.interval = interval
-        self.peak = 0
-        self.process_peak = 0
-        self._stop = threading.Event()
-        self._proc = psutil.Process()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def __enter__(self) -> PeakRSS:
-        self.peak = self._proc.memory_info().rss
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
-        self.process_peak = process_peak_rss()
-
-
-def process_peak_rss() -> int:
-    """Peak resident memory of this process in bytes.
-
-    Linux's ``VmHWM`` belongs to the process's own address space, whereas ``ru_maxrss`` keeps
-    the peak of the address space before ``exec`` — the forked copy of a large parent — and
-    would charge a worker with its parent's memory.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    keep = ("dataset", "source", "files", "form", "order", "order_declared", "protocol", "notes", "warnings", "size", "seed")
+    info = {k: split.info[k] for k in keep if k in split.info}
+    return {"stats": split.stats(), "n_items": split.n_items, "fingerprint": split.fingerprint} | info
 
 
 def _npz_bytes(**arrays: np.ndarray) -> bytes:
@@ -409,64 +413,3 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     atomic_write(path, lambda f: f.write(data))
-
-
-def _device_description(device: str) -> str:
-    """Where a run's costs were measured, e.g. "cpu (AMD EPYC, AVX512, 2 torch threads, 2 cores)".
-
-    The CPU's instruction set is named because the page groups costs by this text, and two
-    machines that both report "AMD EPYC" with 2 cores trained a NARM epoch on DIGINETICA in
-    about 290 s (AVX2) and 105 s (AVX-512).
-    """
-    import torch
-
-    if str(device).startswith("cuda"):
-        return f"{device} ({torch.cuda.get_device_name()})"
-    capability = torch.backends.cpu.get_cpu_capability()
-    return f"cpu ({_cpu_model()}, {capability}, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores)"
-
-
-def _cpu_model() -> str:
-    """The CPU's model name (Linux reports it in /proc/cpuinfo; ``platform.processor()`` is
-    often empty there), else the architecture."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name") and ":" in line:
-                    return " ".join(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python, the libraries that compute results, and the code's git commit."""
-    import importlib.metadata
-
-    out = {"python": platform.python_version()}
-    for lib in ("sessionbench", "numpy", "scipy", "pandas", "torch", "implicit"):
-        try:
-            out[lib] = importlib.metadata.version(lib)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    out["commit"] = _git_commit()
-    return out
-
-
-@functools.cache
-def _git_commit() -> str:
-    """The commit of the code this process runs: read once, at the first run, because the
-    working tree may move on while a training of hours runs from modules already imported."""
-    return _read_git_commit()
-
-
-def _read_git_commit() -> str:
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if sha.returncode != 0:
-        return "unknown"
-    return sha.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")

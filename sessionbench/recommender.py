@@ -35,18 +35,23 @@ class NotFittedError(RuntimeError):
 
 @dataclass(frozen=True)
 class PrefixBatch:
-    """A batch of test cases: a prefix of a session and the click that followed it.
+    """A batch of prefixes of sessions and, for training, the click that followed each.
+
+    The batches a model's :meth:`Recommender.score` receives carry no targets (``targets`` is
+    None): the evaluator keeps them, so nothing a model reads or writes in its batch can change
+    how it is graded. Training batches (built by a model from ``split.train``) carry them.
 
     Attributes:
         items: int64[B, L]. Item indices (0..n_items-1) of each prefix in click order, left
             aligned; positions ``>= lengths[b]`` hold :data:`PAD` (-1).
         lengths: int64[B]. Number of real clicks in each row, >= 1.
-        targets: int64[B]. Item index of the click that followed the prefix.
+        targets: int64[B] item index of the click that followed each prefix, or None in a
+            batch to be scored.
     """
 
     items: np.ndarray
     lengths: np.ndarray
-    targets: np.ndarray
+    targets: np.ndarray | None = None
 
     @classmethod
     def from_lists(cls, prefixes: list[list[int]], targets: list[int] | None = None) -> PrefixBatch:
@@ -76,11 +81,17 @@ class PrefixBatch:
         """int64[B]: the last click of each prefix (what item-to-item methods look at)."""
         return self.items[np.arange(len(self)), self.lengths - 1]
 
+    def without_targets(self) -> PrefixBatch:
+        """Copies of the prefixes and lengths, without the targets: what a model scores."""
+        return PrefixBatch(self.items.copy(), self.lengths.copy())
+
     def to_torch(self, device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
-        """The three arrays as torch tensors on ``device`` (items, lengths, targets)."""
+        """The arrays as torch tensors on ``device``: (items, lengths), and targets when the
+        batch carries them."""
         import torch
 
-        return tuple(torch.from_numpy(a).to(device) for a in (self.items, self.lengths, self.targets))
+        arrays = (self.items, self.lengths) if self.targets is None else (self.items, self.lengths, self.targets)
+        return tuple(torch.from_numpy(a).to(device) for a in arrays)
 
 
 class Recommender(ABC):
@@ -133,12 +144,18 @@ class Recommender(ABC):
     #: Device the fitted model scores on ("cpu" unless ``fit`` chose otherwise).
     device: str = "cpu"
 
+    #: What the last fit actually did where it can differ from its settings, set by ``fit``
+    #: (e.g. ``{"pretrain": "skipped: the split has no full training set"}``); the harness
+    #: records it in the result and the page shows it.
+    fit_report_: dict[str, Any] | None = None
+
     @abstractmethod
     def fit(self, split: Split, *, seed: int, device: str = "cpu", progress: bool = True) -> Self:
         """Learn from ``split.train`` (never ``split.test``) and return ``self``.
 
         Args:
-            split: The dataset split. Models that need validation data carve it from
+            split: The dataset split. The harness passes its training view, whose ``test``
+                holds no sessions. Models that need validation data carve it from
                 ``split.train`` by time.
             seed: Seeds every random generator the model uses (SPEC 7: pass generators down,
                 never touch global RNG state).
@@ -148,7 +165,9 @@ class Recommender(ABC):
 
     @abstractmethod
     def score(self, batch: PrefixBatch) -> np.ndarray | torch.Tensor:
-        """Scores of every item after each prefix: float[B, n_items], higher is better."""
+        """Scores of every item after each prefix: float[B, n_items], higher is better.
+
+        ``batch.targets`` is None here: a score depends on the prefix alone."""
 
     def attention_figure(self, split: Split, path: Path) -> Path:
         """Draw this model's attention weights over a few test sessions to ``path`` (PNG).

@@ -73,7 +73,28 @@ def resolve(name: str) -> type[Recommender]:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as e:
-        raise UnknownRecommender(f"cannot load recommender {name!r} from {target!r}: {e}") from e
+        shadow = _shadowing(module_name) if name in known and known[name].builtin else None
+        raise UnknownRecommender(f"cannot load recommender {name!r} from {target!r}: {e}{shadow or ''}") from e
     if not (isinstance(obj, type) and issubclass(obj, Recommender)):
         raise UnknownRecommender(f"{target!r} is {obj!r}, not a subclass of sessionbench.Recommender")
     return obj
+
+
+def _shadowing(module_name: str) -> str | None:
+    """A sentence naming the package that hides one of ours, if the import of a built-in found
+    its top-level package somewhere other than beside ``sessionbench`` (e.g. a folder named
+    ``baselines`` in the working directory)."""
+    import importlib.util
+    from pathlib import Path
+
+    top = module_name.split(".")[0]
+    ours = Path(__file__).resolve().parent.parent / top
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    where = spec.origin if spec and spec.origin else next(iter(spec.submodule_search_locations or []), None) if spec else None
+    if where is None or Path(where).resolve().is_relative_to(ours):
+        return None
+    return (f"; the module {top!r} was imported from {where}, which shadows sessionbench's own ({ours}): "
+            "rename that folder or run from another directory")

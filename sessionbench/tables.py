@@ -1,9 +1,10 @@
 """Renders the paper's tables as markdown (and Figure 5 as PNG), from the raw result files alone.
 
-Nothing here trains or reads a dataset: ``results/raw/<dataset>/*.json`` holds everything
-(metrics under every tie mode, per-length hits, split statistics, costs, versions) and the
-``.npz`` beside each holds its per-case ranks, so ``--tables-only`` regenerates byte-identical
-markdown. Numbers are percentages; where several seeds ran, cells show mean ± sample standard
+Nothing here trains or reads a dataset: the split's folder of raw results (see
+:mod:`sessionbench.store`) holds everything (metrics under every tie mode, per-length hits,
+split statistics, costs, versions) and the ``.npz`` beside each holds its per-case ranks, so
+``--tables-only`` regenerates byte-identical markdown. A page describes one split, named by
+its files and fingerprint, never by a path of the machine it was made on. Numbers are percentages; where several seeds ran, cells show mean ± sample standard
 deviation.
 
 Suites choose the tables: ``main`` (Tables 1, 3, 5), ``ablations`` (Tables 1, 2, 4) and
@@ -12,10 +13,7 @@ Suites choose the tables: ``main`` (Tables 1, 3, 5), ``ablations`` (Tables 1, 2,
 
 from __future__ import annotations
 
-import json
-import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +22,10 @@ from scipy.stats import wilcoxon
 from tabulate import tabulate
 
 from sessionbench import paper
-from sessionbench.evaluation import HEADLINE_K, ranks_from_counts
+from sessionbench.files import inside, safe_name
+from sessionbench.runs import Group, label_groups, load_runs, markdown_text, resolve_split_folder
 
-__all__ = ["SUITES", "Group", "load_groups", "render", "write_tables"]
+__all__ = ["SUITES", "render", "write_tables"]
 
 SUITES = {"main": ("1", "3", "5"), "ablations": ("1", "2", "4"), "paper": ("1", "2", "3", "4", "5", "figures")}
 
@@ -37,92 +36,36 @@ _STAT_COLUMNS = (
     ("items", "items"),
     ("avg_length", "avg.length"),
 )
-_EXTRA_ROWS = ("GRU4Rec (tuned)",)
+def render(results_dir: Path, dataset: str, ties: str = "conservative", suite: str = "main", fingerprint: str | None = None) -> str:
+    """The markdown page of one split; with the ``paper`` suite also writes Figure 5.
 
+    Args:
+        dataset: The split's name (``Split.name``).
+        fingerprint: The split's fingerprint; None: the only split of that name with results.
 
-@dataclass
-class Group:
-    """The runs of one method with one set of hyperparameters (one per seed)."""
-
-    method: str
-    params_hash: str
-    paper_row: str | None
-    runs: list[dict[str, Any]]
-    folder: Path
-
-    def values(self, metric: str, ties: str) -> list[float]:
-        return [r["by_ties"][ties]["metrics"][metric] for r in self.runs]
-
-    def mean(self, metric: str, ties: str) -> float:
-        return statistics.fmean(self.values(metric, ties))
-
-    def cell(self, metric: str, ties: str) -> str:
-        values = [100 * v for v in self.values(metric, ties)]
-        if len(values) == 1:
-            return f"{values[0]:.2f}"
-        return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-    def cost(self, key: str) -> float:
-        return statistics.fmean(r[key] for r in self.runs)
-
-    def hits_by_length(self, ties: str) -> dict[str, float]:
-        per_run = [r["by_ties"][ties]["per_length"] for r in self.runs]
-        return {b: statistics.fmean(p[b]["hits"] for p in per_run) for b in per_run[0]}
-
-    def per_case(self, ties: str) -> tuple[np.ndarray, np.ndarray]:
-        """Per-case hit@20 and reciprocal rank@20, averaged over seeds: float64[n_cases] each."""
-        hits, rr = [], []
-        for run in self.runs:
-            with np.load(self.folder / run["ranks_file"], allow_pickle=False) as z:
-                ranks = ranks_from_counts(z["greater"], z["equal"], ties)
-            hit = ranks <= HEADLINE_K
-            hits.append(hit)
-            rr.append(np.where(hit, 1.0 / ranks, 0.0))
-        return np.mean(hits, axis=0), np.mean(rr, axis=0)
-
-    @property
-    def in_table3(self) -> bool:
-        """Table 3 shows the main methods at their own settings, not ablation variants."""
-        return all(r.get("variant") is None and "main" in r.get("suites", ["main"]) for r in self.runs)
-
-    @property
-    def hidden_size(self) -> Any:
-        return self.runs[0]["params"].get("hidden_size")
-
-
-def load_groups(results_dir: Path, dataset: str) -> tuple[list[Group], list[dict[str, Any]]]:
-    """Finished runs grouped by (method, hyperparameters), and the recorded failures."""
-    folder = Path(results_dir) / "raw" / dataset
-    runs, failures = [], []
-    for path in sorted(folder.glob("*.json")):
-        data = json.loads(path.read_text())
-        (failures if path.name.endswith(".failed.json") else runs).append(data)
-    groups: dict[tuple[str, str], Group] = {}
-    for run in runs:
-        key = (run["method"], run["params_hash"])
-        groups.setdefault(key, Group(run["method"], run["params_hash"], run.get("paper_row"), [], folder)).runs.append(run)
-    for group in groups.values():
-        group.runs.sort(key=lambda r: r["seed"])
-    order = {row: i for i, row in enumerate(paper.ROWS + _EXTRA_ROWS)}
-    ordered = sorted(groups.values(), key=lambda g: (order.get(g.paper_row or "", len(order)), g.method, g.params_hash))
-    return ordered, failures
-
-
-def render(results_dir: Path, dataset: str, ties: str = "conservative", suite: str = "main") -> str:
-    """The markdown page of one dataset; with the ``paper`` suite also writes Figure 5."""
+    Raises:
+        ValueError: an unknown suite, or several splits of that name and no fingerprint.
+    """
     if suite not in SUITES:
         raise ValueError(f"suite must be one of {', '.join(SUITES)}, got {suite!r}")
-    groups, failures = load_groups(results_dir, dataset)
+    runs = load_runs(resolve_split_folder(Path(results_dir), dataset, fingerprint))
+    groups, smoke = runs.groups, runs.quick
+    if not groups:  # a page of smoke runs only renders them as tables, and says so
+        groups, smoke = smoke, []
     if not groups:
-        return f"# {dataset}\n\nNo finished runs in {Path(results_dir) / 'raw' / dataset}.\n"
+        which = f" (split {fingerprint[:12]})" if fingerprint else ""
+        return f"# {markdown_text(dataset)}\n\nNo finished runs of this split{which}.\n" + _failures(runs.failures)
     info = groups[0].runs[-1]["dataset_info"]
     base = info.get("dataset", dataset)
     reference = paper.reference_for(base, info.get("order"))
     published_order = paper.ablations_published(base, info.get("order"))
     main = [g for g in groups if g.in_table3]
-    labels = _labels(main)
+    labels = label_groups(main)
     tables = SUITES[suite]
     parts = [_header(dataset, groups, info, ties, reference, suite)]
+    if groups[0].runs[0].get("quick"):
+        parts.append("**Smoke runs (--quick)**: every run on this page used its method's quick settings (e.g. one epoch); "
+                     "none of these numbers is comparable with the paper's.\n")
     if "1" in tables:
         parts.append(_table1(base, info))
     if "2" in tables:
@@ -135,64 +78,77 @@ def render(results_dir: Path, dataset: str, ties: str = "conservative", suite: s
         parts.append(_table5(main, labels, ties))
     if "figures" in tables:
         parts.append(_figures(Path(results_dir), dataset, main, labels, ties))
-    parts.append(_failures(failures))
+    parts.append(_fit_reports(groups))
+    parts.append(_quick(smoke))
+    parts.append(_failures(runs.failures))
     return "\n".join(p for p in parts if p)
 
 
-def write_tables(results_dir: Path, dataset: str, ties: str = "conservative", suite: str = "main") -> Path:
+def write_tables(results_dir: Path, dataset: str, ties: str = "conservative", suite: str = "main", fingerprint: str | None = None) -> Path:
     """Render and write ``<results_dir>/<dataset>.md`` (and, for the paper suite, its figures)."""
-    path = Path(results_dir) / f"{dataset}.md"
-    path.write_text(render(results_dir, dataset, ties, suite))
+    path = inside(Path(results_dir), f"{safe_name(dataset)}.md")
+    path.write_text(render(results_dir, dataset, ties, suite, fingerprint))
     return path
 
 
-def _labels(groups: Sequence[Group]) -> dict[int, str]:
-    counts: dict[str, int] = {}
-    for g in groups:
-        counts[g.method] = counts.get(g.method, 0) + 1
-    return {id(g): g.method if counts[g.method] == 1 else f"{g.method} ({g.params_hash})" for g in groups}
-
-
 def _header(dataset: str, groups: Sequence[Group], info: dict[str, Any], ties: str, reference: paper.Reference | None, suite: str) -> str:
-    commits = sorted({r["versions"].get("commit", "unknown") for g in groups for r in g.runs})
     protocol = info.get("protocol")
     if isinstance(protocol, dict):
         protocol = ", ".join(f"{k}={v}" for k, v in protocol.items())
     lines = [
-        f"# {dataset}: sessionbench results ({suite} suite)",
+        f"# {markdown_text(dataset)}: sessionbench results ({suite} suite)",
         "",
-        f"- Data: {info.get('form')} from {_short_source(info.get('source'))}; clicks within a session in "
-        f"**{info.get('order')}** order{' (as the files were made)' if info.get('order_declared') else ''}.",
-        f"- Protocol: {protocol}.",
+        f"- Data: {markdown_text(info.get('form'))} from {_sources(info)}; clicks within a session in "
+        f"**{markdown_text(info.get('order'))}** order{' (as the files were made)' if info.get('order_declared') else ''}.",
+        f"- Split: fingerprint `{str(info.get('fingerprint', '?'))[:12]}` (sha256 of the sessions the protocol produced); "
+        "every run on this page was made on exactly this split.",
+        f"- Protocol: {markdown_text(protocol)}.",
         f"- Evaluation: every prefix of every test session is a case; its target is ranked among all "
         f"{info.get('n_items'):,} items (full ranking, no sampling). Ties: **{ties}** "
         "(conservative: items scoring the same as the target rank ahead of it).",
-        f"- Code: commit {', '.join(commits)}.",
+        _code(groups),
         _hardware(groups),
         f"- Reference column: {reference.source}." if reference else "- Reference column: none published for this dataset.",
     ]
     for note in info.get("notes", []):
-        lines.append(f"- Note: {note}.")
+        lines.append(f"- Note: {markdown_text(note)}.")
     return "\n".join(lines) + "\n"
+
+
+def _sources(info: dict[str, Any]) -> str:
+    """The source files by name, size and checksum (never their folder)."""
+    files = info.get("files")
+    if files:
+        return ", ".join(
+            f"{markdown_text(f['name'])} ({f['bytes']:,} bytes, sha256 `{str(f['sha256'])[:12]}`)" for f in files
+        )
+    if info.get("form") == "synthetic":
+        return f"the embedded generator (size {markdown_text(info.get('size', 'small'))}, seed {markdown_text(info.get('seed', 0))})"
+    return markdown_text(Path(str(info.get("source") or "?")).name)
+
+
+def _code(groups: Sequence[Group]) -> str:
+    """The commits the runs came from; those made with uncommitted changes say so."""
+    commits = sorted({r["versions"].get("commit", "unknown") for g in groups for r in g.runs})
+    dirty = [c for c in commits if c.endswith("+changes")]
+    line = f"- Code: commit {', '.join(commits)}."
+    if dirty:
+        line += (f" {len(dirty)} of these ({', '.join(c.removesuffix('+changes') for c in dirty)}) had uncommitted "
+                 "changes to tracked code (dirty tree): their runs are not exactly reproducible from the commit.")
+    return line
 
 
 def _hardware(groups: Sequence[Group]) -> str:
     """Where the runs ran: fit seconds and peak memory only compare within one device."""
-    labels = _labels(groups)  # two settings of one method stay apart, as in the tables
+    labels = label_groups(groups)  # two settings of one method stay apart, as in the tables
     methods: dict[str, set[str]] = {}
     for g in groups:
         for r in g.runs:
-            methods.setdefault(r.get("device") or "unknown", set()).add(labels[id(g)])
+            methods.setdefault(markdown_text(r.get("device") or "unknown"), set()).add(labels[id(g)])
     if len(methods) <= 1:
         return f"- Hardware: {next(iter(methods), 'unknown')}, every run."
     where = "; ".join(f"{device}: {', '.join(sorted(names))}" for device, names in sorted(methods.items()))
     return f"- Hardware: {where}. Costs compare only runs on the same hardware."
-
-
-def _short_source(source: str | None) -> str:
-    if not source:
-        return "?"
-    return source.replace(str(Path.home()), "~")
 
 
 def _table1(dataset: str, info: dict[str, Any]) -> str:
@@ -314,7 +270,7 @@ def _table2(groups: Sequence[Group], dataset: str, ties: str, published: bool) -
         candidates = [g for g in groups if g.runs[0].get("paper_tables", {}).get("table2") == label and g.hidden_size in (None, 100)]
         best = max(candidates, key=lambda g: g.mean("recall@20", ties)) if candidates else None
         ref = paper.TABLE2[label].get(dataset) if published else None
-        rows.append([label, best.method if best else "", _ours(best, ties), _pair(ref)])
+        rows.append([label, markdown_text(best.method) if best else "", _ours(best, ties), _pair(ref)])
     if all(r[1] == "" for r in rows):
         return ""
     table = tabulate(rows, headers=["decoder", "method", "ours R@20 / M@20", "paper"], tablefmt="github", disable_numparse=True)
@@ -356,18 +312,43 @@ def _figures(results_dir: Path, dataset: str, groups: Sequence[Group], labels: d
     baselines = [g for g in groups if g.paper_row in paper.BASELINE_ROWS]
     if ours is not None and baselines:
         best = max(baselines, key=lambda g: g.mean("recall@20", ties))
-        name = f"{dataset}-figure5.png"
+        name = f"{safe_name(dataset)}-figure5.png"
         bars = {labels[id(g)]: {"Recall@20": 100 * g.mean("recall@20", ties), "MRR@20": 100 * g.mean("mrr@20", ties)} for g in (best, ours)}
-        bar_figure(results_dir / name, dataset, bars)
+        bar_figure(inside(results_dir, name), dataset, bars)
         lines.append(f"Figure 5: NARM against the best baseline ({labels[id(best)]}).\n\n![Figure 5]({name})\n")
-    if ours is not None and ours.runs[0].get("attention_figure"):
-        figure = Path("raw") / dataset / ours.runs[0]["attention_figure"]
-        lines.append(f"Figure 6: NARM's attention weights over a few test sessions (seed {ours.runs[0]['seed']}).\n\n![Figure 6]({figure.as_posix()})\n")
+    figure = ours.attention_figure if ours is not None else None
+    if figure is not None:
+        link = Path("raw") / safe_name(dataset) / ours.folder.name / figure
+        lines.append(f"Figure 6: NARM's attention weights over a few test sessions (seed {ours.runs[0]['seed']}).\n\n![Figure 6]({link.as_posix()})\n")
     return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def _fit_reports(groups: Sequence[Group]) -> str:
+    """What fits did where it can differ from their settings (e.g. pre-training skipped)."""
+    labels = label_groups(groups)
+    lines = []
+    for g in groups:
+        for run in g.runs:
+            for what, report in sorted((run.get("fit_report") or {}).items()):
+                lines.append(f"- {labels[id(g)]} seed {run['seed']}, {markdown_text(what)}: {markdown_text(report)}")
+    return "## What the fits did\n\n" + "\n".join(lines) + "\n" if lines else ""
+
+
+def _quick(groups: Sequence[Group]) -> str:
+    """Smoke runs (--quick), listed apart: their settings are not the paper's."""
+    if not groups:
+        return ""
+    labels = label_groups(groups)
+    lines = [f"- {labels[id(g)]}: Recall@20 {g.cell('recall@20', g.runs[0]['ties'])}, seeds {', '.join(str(r['seed']) for r in g.runs)}" for g in groups]
+    return ("## Smoke runs (--quick), not comparable with the tables above\n\n" + "\n".join(lines) + "\n")
 
 
 def _failures(failures: Sequence[dict[str, Any]]) -> str:
     if not failures:
         return ""
-    lines = [f"- {f['job'].get('method')} seed {f['job'].get('seed')}: {f['error'].splitlines()[0][:200]}" for f in failures]
+    lines = [
+        f"- {markdown_text(f.get('job', {}).get('method'))} seed {markdown_text(f.get('job', {}).get('seed'))}: "
+        f"{markdown_text(str(f.get('error', '?')).splitlines()[0][:200] if f.get('error') else '?')}"
+        for f in failures
+    ]
     return "## Runs that failed\n\n" + "\n".join(lines) + "\n"

@@ -10,7 +10,9 @@ Subclass :class:`RecommenderContract` in a test module and say how to build your
 
 pytest then checks that hyperparameters round-trip, that ``score`` before ``fit`` names the
 class, that scores cover every item and are finite, that a batch scores like its rows scored
-one at a time, and that a fixed seed gives identical scores. The toy data is
+one at a time, that a fixed seed gives identical scores, and what a benchmark needs of any
+model: the batches it scores carry no targets (as in the harness), its scores depend on the
+prefix alone, and it beats random scores on the toy data. The toy data is
 :func:`oracle_split`: random sessions in which item 0 ("A") is always followed by item 1 ("B").
 """
 
@@ -23,6 +25,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
+from scipy.stats import binomtest
 
 from sessionbench.data import Sessions, Split
 from sessionbench.recommender import NotFittedError, PrefixBatch, Recommender
@@ -34,16 +37,24 @@ A, B = 0, 1
 
 
 def oracle_split(n_items: int = 30, n_train: int = 400, n_test: int = 60, seed: int = 0) -> Split:
-    """Random sessions over ``n_items`` items in which A (item 0) is always followed by B (1)."""
+    """Random sessions over ``n_items`` items in which A (item 0) is always followed by B (1).
+
+    Clicks other than the B after an A are drawn with a mild popularity skew (weight
+    ``(i + 1) ** -0.3`` for item i), so B is the most popular item and even a popularity
+    baseline has something to learn; a session never starts with A or B.
+    """
     rng = np.random.default_rng(seed)
+    weights = np.arange(1, n_items + 1, dtype=np.float64) ** -0.3
+    start = weights[2:] / weights[2:].sum()
+    anywhere = weights / weights.sum()
 
     def sessions(n: int, t0: float) -> Sessions:
         out = []
         for _ in range(n):
             length = int(rng.integers(2, 8))
-            s = [int(rng.integers(2, n_items))]
+            s = [2 + int(rng.choice(n_items - 2, p=start))]
             while len(s) < length:
-                s.append(B if s[-1] == A else int(rng.integers(0, n_items)))
+                s.append(B if s[-1] == A else int(rng.choice(n_items, p=anywhere)))
             out.append(s)
         return Sessions.from_lists(out, times=t0 + np.arange(n, dtype=np.float64))
 
@@ -94,11 +105,13 @@ class RecommenderContract:
         key = type(self)
         if key not in self._fitted:
             split = self.split()
-            self._fitted[key] = (self.make().fit(split, seed=self.seed, device="cpu", progress=False), split)
+            model = self.make().fit(split.training_view(), seed=self.seed, device="cpu", progress=False)
+            self._fitted[key] = (model, split)
         return self._fitted[key]
 
     def _batch(self, split: Split, n: int = 16) -> PrefixBatch:
-        return next(split.test.prefix_batches(batch_size=n))
+        """Test prefixes as the harness hands them to ``score``: without targets."""
+        return next(split.test.prefix_batches(batch_size=n)).without_targets()
 
     def test_params_round_trip(self) -> None:
         rec = self.make()
@@ -128,13 +141,39 @@ class RecommenderContract:
         together = as_numpy(rec.score(batch))
         for row in range(len(batch)):
             width = int(batch.lengths[row])
-            alone = PrefixBatch(batch.items[row : row + 1, :width], batch.lengths[row : row + 1], batch.targets[row : row + 1])
+            alone = PrefixBatch(batch.items[row : row + 1, :width], batch.lengths[row : row + 1])
             np.testing.assert_allclose(as_numpy(rec.score(alone))[0], together[row], atol=self.atol, rtol=1e-4)
+
+    def test_scores_do_not_depend_on_the_cases_around_a_prefix(self) -> None:
+        # the same prefixes in reverse order, among other rows, score the same
+        rec, split = self.fitted()
+        batch = self._batch(split, 12)
+        forward = as_numpy(rec.score(batch))
+        backward = as_numpy(rec.score(PrefixBatch(batch.items[::-1].copy(), batch.lengths[::-1].copy())))
+        np.testing.assert_allclose(backward[::-1], forward, atol=self.atol, rtol=1e-4)
+
+    def test_beats_random_on_the_oracle_split(self) -> None:
+        # in the oracle's training sessions A is always followed by B: after a prefix ending
+        # in A, any model that learned from split.train ranks B above chance
+        rec, split = self.fitted()
+        k, others = 5, range(B + 1, split.n_items)
+        batch = PrefixBatch.from_lists([[A]] + [[x, A] for x in others])
+        cases = len(batch)
+        scores = as_numpy(rec.score(batch.without_targets()))
+        ranks = (scores >= scores[:, [B]]).sum(axis=1)  # conservative: ties rank ahead of B
+        hits = int((ranks <= k).sum())
+        chance = k / split.n_items
+        p = binomtest(hits, cases, chance, alternative="greater").pvalue
+        assert p < 1e-3, (
+            f"{type(rec).__name__} does not beat random scores on the contract's oracle split: B is in the top {k} "
+            f"after {hits} of {cases} prefixes ending in A, against {cases * chance:.1f} by chance (binomial p = {p:.2g}); "
+            "a model that learns nothing from split.train cannot be benchmarked"
+        )
 
     def test_same_seed_gives_identical_scores(self) -> None:
         split = self.split()
         batch = self._batch(split)
-        runs = [as_numpy(self.make().fit(split, seed=self.seed, progress=False).score(batch)) for _ in range(2)]
+        runs = [as_numpy(self.make().fit(split.training_view(), seed=self.seed, progress=False).score(batch)) for _ in range(2)]
         np.testing.assert_array_equal(runs[0], runs[1])
 
     def test_a_fit_interrupted_after_its_first_epoch_resumes_to_the_same_scores(self, tmp_path, monkeypatch) -> None:
@@ -144,8 +183,8 @@ class RecommenderContract:
         path = tmp_path / "training.pt"
         interrupt_training(monkeypatch, after_epochs=1)
         with pytest.raises(KeyboardInterrupt):
-            self.make().fit(split, seed=self.seed, progress=False, checkpoint=path)
-        resumed = self.make().fit(split, seed=self.seed, progress=False, checkpoint=path)
+            self.make().fit(split.training_view(), seed=self.seed, progress=False, checkpoint=path)
+        resumed = self.make().fit(split.training_view(), seed=self.seed, progress=False, checkpoint=path)
         assert resumed.resumed_["epochs"] == 1
         if getattr(rec, "history_", None) is not None:  # the epoch log the result records
             assert [h.loss for h in resumed.history_] == [h.loss for h in rec.history_]

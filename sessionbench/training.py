@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import logging
 import math
 import time
@@ -31,6 +32,7 @@ from tqdm.auto import tqdm
 import sessionbench
 from sessionbench.data import Sessions, Split
 from sessionbench.files import atomic_write
+from sessionbench.provenance import code_identity
 from sessionbench.recommender import PrefixBatch, Recommender
 
 __all__ = [
@@ -41,9 +43,11 @@ __all__ = [
     "generators",
     "holdout_recent",
     "prefix_batches",
+    "read_checkpoint_file",
     "resolve_device",
     "resumed",
     "train_epochs",
+    "write_checkpoint_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -151,11 +155,17 @@ class Checkpoint:
         self.path = Path(self.path)
 
     def save(self, module: torch.nn.Module | None, loop: dict[str, Any]) -> None:
-        """Write the objects' state and the loop's (``history``, ``best``, ...) to ``path``."""
+        """Write the objects' state and the loop's (``history``, ``best``, ...) to ``path``,
+        behind a sha256 of the content. A checkpoint that cannot be written (a full disk) costs
+        only the resume: a warning names the file and the training goes on."""
         objects = {name: _state_of(obj) for name, obj in self.state.items()}
         if module is not None:
             objects["__module__"] = module.state_dict()
-        atomic_write(self.path, lambda f: torch.save({"identity": self.identity, "loop": loop, "objects": objects}, f))
+        try:
+            write_checkpoint_file(self.path, {"identity": self.identity, "loop": loop, "objects": objects})
+        except OSError as e:
+            log.warning("could not write the checkpoint %s (%s); training goes on, but an interruption "
+                        "now restarts it from an earlier epoch", self.path, e.strerror or e)
 
     def load(self, module: torch.nn.Module | None) -> dict[str, Any] | None:
         """Restore the objects from ``path`` and return the loop's state; None to start afresh.
@@ -167,12 +177,11 @@ class Checkpoint:
         if not self.path.is_file():
             return None
         try:
-            # weights_only: tensors, numbers, strings and containers; never arbitrary objects
-            saved = torch.load(self.path, map_location="cpu", weights_only=True)
+            saved = read_checkpoint_file(self.path)
             objects, loop = saved["objects"], saved["loop"]
             missing = {*self.state, *(["__module__"] if module is not None else [])} - set(objects)
             missing |= {"history", *_LOOP} - set(loop)
-        except Exception as e:  # a truncated or foreign file must not stop a fresh run
+        except Exception as e:  # a truncated, damaged or foreign file must not stop a fresh run
             log.warning("checkpoint %s is unreadable (%s: %s); training from the start", self.path, type(e).__name__, e)
             return None
         if saved.get("identity") != self.identity or missing:
@@ -201,15 +210,58 @@ def resumed(checkpoint: Checkpoint | None) -> dict[str, float] | None:
 
 
 _LOOP = ("best", "best_state", "stale", "stopped", "seconds")  # saved beside the epoch logs
+_MAGIC = b"sessionbench-checkpoint sha256="
+
+
+def write_checkpoint_file(path: Path, contents: dict[str, Any]) -> None:
+    """Write ``contents`` (torch-serialisable) atomically, behind a line with its sha256.
+
+    Raises:
+        OSError: the file cannot be written (a full disk, no permission).
+    """
+    buffer = io.BytesIO()
+    torch.save(contents, buffer)
+    payload = buffer.getvalue()
+    header = _MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n"
+    atomic_write(Path(path), lambda f: (f.write(header), f.write(payload)))
+
+
+def read_checkpoint_file(path: Path) -> dict[str, Any]:
+    """The contents of a checkpoint file, its checksum verified; loaded with torch's
+    ``weights_only`` (tensors, numbers, strings and containers, never arbitrary objects).
+
+    Raises:
+        ValueError: a missing or wrong checksum (a truncated or damaged file).
+    """
+    payload = _verified_payload(Path(path).read_bytes())
+    return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+
+
+def _verified_payload(data: bytes) -> bytes:
+    """The torch payload of a checkpoint file, after its checksum line.
+
+    Raises:
+        ValueError: no checksum line, or one the content does not match (a truncated file,
+            flipped bytes).
+    """
+    header, newline, payload = data.partition(b"\n")
+    if not newline or not header.startswith(_MAGIC):
+        raise ValueError("no sessionbench checksum line at its start")
+    expected = header[len(_MAGIC):].decode("ascii", errors="replace")
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != expected:
+        raise ValueError(f"its content hashes to sha256 {actual[:12]}..., not the recorded {expected[:12]}... (damaged or truncated)")
+    return payload
 
 
 def checkpoint_identity(model: Recommender, split: Split, seed: int, device: torch.device | str) -> dict[str, Any]:
     """What a checkpoint of ``model``'s training on ``split`` must match to be resumed: the
     class, its hyperparameters, the seed, the device type, the training data (a hash of its
-    arrays) and the sessionbench version."""
+    arrays) and the code version (:func:`sessionbench.provenance.code_identity`)."""
     digest = hashlib.blake2b(digest_size=16)
-    for array in (split.train.items, split.train.offsets, split.train.times):
-        digest.update(np.ascontiguousarray(array))
+    for part in (split.train, split.full_train):
+        for array in (part.items, part.offsets, part.times) if part is not None else ():
+            digest.update(np.ascontiguousarray(array))
     cls = type(model)
     return {
         "class": f"{cls.__module__}:{cls.__qualname__}",
@@ -218,6 +270,7 @@ def checkpoint_identity(model: Recommender, split: Split, seed: int, device: tor
         "device": torch.device(device).type,
         "data": f"{split.name}, {split.n_items} items, {digest.hexdigest()}",
         "version": sessionbench.__version__,
+        "code": code_identity(),
     }
 
 

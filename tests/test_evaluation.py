@@ -78,7 +78,7 @@ class FixedScores(Recommender):
         return np.round(rng.random((len(batch), self.n_items)), 1).astype(np.float32)  # many ties
 
     def score(self, batch):
-        scores = np.stack([self.table(PrefixBatch(batch.items[i : i + 1], batch.lengths[i : i + 1], batch.targets[i : i + 1]))[0] for i in range(len(batch))])
+        scores = np.stack([self.table(PrefixBatch(batch.items[i : i + 1], batch.lengths[i : i + 1]))[0] for i in range(len(batch))])
         scores = scores[:, : self.width] if self.width else scores
         return torch.from_numpy(scores) if self.as_torch else scores
 

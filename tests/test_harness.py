@@ -80,6 +80,12 @@ class Resumable(RandomScores):
         return super().fit(split, seed=seed)
 
 
+def split_dir(root, part="raw", name="synthetic"):
+    """The one split folder of ``name`` under ``root/part`` (results are kept per fingerprint)."""
+    (folder,) = (root / part / name).iterdir()
+    return folder
+
+
 def run(tmp_path, method="test_harness:RandomScores", **kwargs):
     return run_job(Job("synthetic", method, seed=kwargs.pop("seed", 0)), results_dir=tmp_path, progress=False, **kwargs)
 
@@ -114,7 +120,7 @@ def test_a_failing_job_is_recorded_and_the_others_go_on(tmp_path):
     outcomes = run_jobs(jobs, results_dir=tmp_path, progress=False)
     assert [o.status for o in outcomes] == ["failed", "ran"]
     assert "RuntimeError: boom in fit" in outcomes[0].error
-    failure = json.loads(next((tmp_path / "raw" / "synthetic").glob("exploding-*.failed.json")).read_text())
+    failure = json.loads(next(split_dir(tmp_path).glob("exploding-*.failed.json")).read_text())
     assert "boom in fit" in failure["traceback"]
 
 
@@ -122,7 +128,7 @@ def test_an_interrupted_run_leaves_finished_results_and_no_partial_file(tmp_path
     run(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, method="test_harness:Interrupted")
-    files = sorted(p.name for p in (tmp_path / "raw" / "synthetic").iterdir())
+    files = sorted(p.name for p in split_dir(tmp_path).iterdir())
     assert len(files) == 2 and all(f.startswith("random-") for f in files)
 
 
@@ -130,7 +136,7 @@ def test_an_interrupted_training_resumes_from_its_checkpoint_unless_forced(tmp_p
     monkeypatch.setattr(Resumable, "interrupt_after", 2)
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, method="test_harness:Resumable")
-    checkpoints = list((tmp_path / "checkpoints" / "synthetic").glob("resumable-*-seed0.pt"))
+    checkpoints = list(split_dir(tmp_path, "checkpoints").glob("resumable-*-seed0.pt"))
     assert len(checkpoints) == 1
     monkeypatch.setattr(Resumable, "interrupt_after", None)
     outcome = run(tmp_path, method="test_harness:Resumable")
@@ -148,17 +154,19 @@ def test_an_interrupted_training_resumes_from_its_checkpoint_unless_forced(tmp_p
     assert [e["loss"] for e in whole["epochs"]] == [e["loss"] for e in result["epochs"]]
 
 
-def test_a_result_records_the_commit_its_run_started_from(tmp_path, monkeypatch):
-    import sessionbench.harness as harness
+def test_a_result_records_the_code_its_run_started_from(tmp_path, monkeypatch):
+    import sessionbench.provenance as provenance
 
-    commits = iter(["started-here", "moved-on"])
-    monkeypatch.setattr(harness, "_read_git_commit", lambda: next(commits))
-    harness._git_commit.cache_clear()
+    states = iter([("started-here", False), ("moved-on", True)])
+    monkeypatch.setattr(provenance, "_git_state", lambda root: next(states))
+    provenance.code_version.cache_clear()
     try:
         result = run(tmp_path).result
+        again = run(tmp_path).result
     finally:
-        harness._git_commit.cache_clear()
-    assert result["versions"]["commit"] == "started-here"
+        provenance.code_version.cache_clear()
+    assert result["versions"]["commit"] == "started-here" and result["code"]["dirty"] is False
+    assert again["code"]["commit"] == "started-here"  # read once per process, before any training
 
 
 def test_cli_end_to_end_then_tables_only_gives_identical_markdown(tmp_path, caplog):
@@ -192,8 +200,8 @@ def test_parallel_jobs_give_the_same_metrics(tmp_path):
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
     for folder, jobs in ((serial, "1"), (parallel, "2")):
         assert main(["--methods", "pop,spop", "--results-dir", str(folder), "--jobs", jobs, "--no-progress"]) == 0
-    for path in (serial / "raw" / "synthetic").glob("*.json"):
-        other = json.loads((parallel / "raw" / "synthetic" / path.name).read_text())
+    for path in split_dir(serial).glob("*.json"):
+        other = json.loads((split_dir(parallel) / path.name).read_text())
         assert json.loads(path.read_text())["by_ties"] == other["by_ties"]
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sessionbench.training import Checkpoint, generators, train_epochs
+from sessionbench.training import Checkpoint, generators, read_checkpoint_file, train_epochs, write_checkpoint_file
 
 VALIDATION = [0.1, 0.3, 0.2, 0.5, 0.6]  # with patience 1: stops after epoch 3, best epoch 2
 
@@ -61,7 +61,7 @@ def test_a_training_interrupted_after_any_epoch_resumes_to_the_same_end(tmp_path
 
 def test_a_checkpoint_of_another_shape_is_replaced_with_a_warning(tmp_path, caplog):
     path = tmp_path / "training.pt"
-    torch.save({"identity": {"test": 1}, "objects": {}, "loop": {}}, path)
+    write_checkpoint_file(path, {"identity": {"test": 1}, "objects": {}, "loop": {}})
     with caplog.at_level("WARNING", logger="sessionbench.training"):
         _, _, saved = train(path)
     assert saved.resumed_epochs == 0 and "lacks" in caplog.text and "optimizer" in caplog.text
@@ -71,9 +71,9 @@ def test_a_checkpoint_of_another_shape_is_replaced_with_a_warning(tmp_path, capl
 def test_a_matching_checkpoint_that_cannot_be_restored_says_so(tmp_path):
     path = tmp_path / "training.pt"
     train(path)
-    saved = torch.load(path, weights_only=True)
+    saved = read_checkpoint_file(path)
     saved["objects"]["__module__"]["weight"] = torch.zeros(4)  # another shape
-    torch.save(saved, path)
+    write_checkpoint_file(path, saved)
     with pytest.raises(ValueError, match=r"(?s)training\.pt matches this training but cannot be restored.*--force"):
         train(path)
 

@@ -20,12 +20,12 @@ import numpy as np
 import platformdirs
 
 from sessionbench.data.sessions import Sessions, Split
-from sessionbench.files import atomic_write
+from sessionbench.files import atomic_write, set_aside
 
 __all__ = ["CACHE_VERSION", "cache_dir", "cache_key", "file_identity", "load_cached", "save_cached"]
 
 #: Bump whenever the protocol or the readers change what they produce.
-CACHE_VERSION = 1
+CACHE_VERSION = 3
 
 log = logging.getLogger(__name__)
 
@@ -53,27 +53,37 @@ def _path(name: str, key: str, directory: Path | None) -> Path:
 
 
 def load_cached(name: str, key: str, directory: Path | None = None) -> Split | None:
-    """The cached split, or None if absent or unreadable."""
+    """The cached split, or None if absent.
+
+    An entry that cannot be read (truncated, flipped bytes, foreign) is reported by path, set
+    aside beside itself as ``<name>.damaged`` (kept for inspection, never deleted) and None is
+    returned, so the split is rebuilt. Every entry carries the fingerprint of its split, and a
+    loaded split whose content does not hash to it counts as damaged too.
+    """
     path = _path(name, key, directory)
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        log.warning("ignoring unreadable cache entry %s (%s)", path, e)
+        meta = json.loads(str(arrays.pop("meta")))
+        parts = {part: _sessions(arrays, part) for part in ("train", "test", "full_train") if f"{part}.items" in arrays}
+        split = Split(
+            name=meta["name"],
+            train=parts["train"],
+            test=parts["test"],
+            n_items=meta["n_items"],
+            item_ids=arrays["item_ids"],
+            info=meta["info"],
+            full_train=parts.get("full_train"),
+        )
+        if split.fingerprint != meta.get("fingerprint"):
+            raise ValueError(f"its content hashes to {split.fingerprint[:12]}, not to the recorded {str(meta.get('fingerprint'))[:12]}")
+    except Exception as e:  # noqa: BLE001 - whatever is wrong with the file, the split is rebuilt
+        moved = set_aside(path)
+        log.warning("split cache %s is damaged (%s: %s); moved it to %s and rebuilding the split", path, type(e).__name__, e, moved.name)
         return None
-    meta = json.loads(str(arrays.pop("meta")))
-    parts = {part: _sessions(arrays, part) for part in ("train", "test", "full_train") if f"{part}.items" in arrays}
-    return Split(
-        name=meta["name"],
-        train=parts["train"],
-        test=parts["test"],
-        n_items=meta["n_items"],
-        item_ids=arrays["item_ids"],
-        info=meta["info"] | {"cache": str(path)},
-        full_train=parts.get("full_train"),
-    )
+    return split
 
 
 def save_cached(split: Split, key: str, directory: Path | None = None) -> Path | None:
@@ -85,7 +95,7 @@ def save_cached(split: Split, key: str, directory: Path | None = None) -> Path |
         if sessions is not None:
             for field in ("items", "offsets", "times", "ids"):
                 arrays[f"{part}.{field}"] = getattr(sessions, field)
-    meta = {"name": split.name, "n_items": split.n_items, "info": split.info}
+    meta = {"name": split.name, "n_items": split.n_items, "info": split.info, "fingerprint": split.fingerprint}
     arrays["meta"] = np.array(json.dumps(meta, default=str))
     try:
         atomic_write(path, lambda f: np.savez(f, **arrays))

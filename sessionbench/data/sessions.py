@@ -7,6 +7,7 @@ these arrays on the fly, a batch at a time.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -174,6 +175,32 @@ class Split:
     item_ids: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
     full_train: Sessions | None = None
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 (hex) of what the protocol produced: every session's items, offsets and times
+        (train, test and the full training data), the item index and the declared click order.
+        Two splits with the same fingerprint are the same data, wherever their files lay; a
+        result belongs to the split of its fingerprint."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for part in (self.train, self.test, self.full_train):
+                digest.update(b"part" if part is not None else b"none")
+                if part is not None:
+                    for array, dtype in ((part.items, np.int32), (part.offsets, np.int64), (part.times, np.float64)):
+                        digest.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
+            ids = np.asarray(self.item_ids)
+            digest.update(ids.astype(np.int64).tobytes() if ids.dtype.kind in "iu" else "\0".join(map(str, ids)).encode())
+            digest.update(f"{self.n_items}|{self.info.get('order')}".encode())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def training_view(self) -> Split:
+        """This split with its test sessions removed: what a model's ``fit`` is given, so that
+        no model can learn from the answers it is graded on."""
+        empty = Sessions(np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.float64), np.zeros(0, np.int64))
+        return Split(self.name, self.train, empty, self.n_items, self.item_ids, dict(self.info), self.full_train)
 
     def stats(self) -> dict[str, Any]:
         """Table 1 of the paper, counted the way it counts.

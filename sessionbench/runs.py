@@ -1,0 +1,184 @@
+"""The finished runs of one split, read back safely and grouped for the tables.
+
+Only the results of one split folder (:func:`sessionbench.store.split_folder`) are read, so a
+page never mixes data. A damaged result is set aside and left out (with a warning naming it);
+smoke runs (``--quick``) are kept apart from full runs. Runs group by method and settings; a
+group is labelled by its method, and by the hyperparameters that differ from the method's
+defaults when it has any (``narm (hidden_size=50)``), never by a bare hash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sessionbench import paper
+from sessionbench.evaluation import HEADLINE_K, ranks_from_counts
+from sessionbench.store import read_result, split_folders
+
+__all__ = ["Group", "Runs", "label_groups", "load_runs", "markdown_text", "resolve_split_folder"]
+
+log = logging.getLogger(__name__)
+
+_EXTRA_ROWS = ("GRU4Rec (tuned)",)
+_FIGURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.png")
+
+
+def markdown_text(text: Any) -> str:
+    """``text`` safe inside a markdown table cell or line: no line breaks, pipes escaped,
+    HTML's angle brackets as entities."""
+    flat = " ".join(str(text).split())
+    return flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@dataclass
+class Group:
+    """The runs of one method with one set of hyperparameters (one per seed)."""
+
+    method: str
+    key: str
+    paper_row: str | None
+    runs: list[dict[str, Any]]
+    folder: Path
+
+    def values(self, metric: str, ties: str) -> list[float]:
+        return [r["by_ties"][ties]["metrics"][metric] for r in self.runs]
+
+    def mean(self, metric: str, ties: str) -> float:
+        return statistics.fmean(self.values(metric, ties))
+
+    def cell(self, metric: str, ties: str) -> str:
+        values = [100 * v for v in self.values(metric, ties)]
+        if len(values) == 1:
+            return f"{values[0]:.2f}"
+        return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+    def cost(self, key: str) -> float:
+        return statistics.fmean(r[key] for r in self.runs)
+
+    def hits_by_length(self, ties: str) -> dict[str, float]:
+        per_run = [r["by_ties"][ties]["per_length"] for r in self.runs]
+        return {b: statistics.fmean(p[b]["hits"] for p in per_run) for b in per_run[0]}
+
+    def per_case(self, ties: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per-case hit@20 and reciprocal rank@20, averaged over seeds: float64[n_cases] each."""
+        hits, rr = [], []
+        for run in self.runs:
+            with np.load(self.folder / Path(run["ranks_file"]).name, allow_pickle=False) as z:
+                ranks = ranks_from_counts(z["greater"], z["equal"], ties)
+            hit = ranks <= HEADLINE_K
+            hits.append(hit)
+            rr.append(np.where(hit, 1.0 / ranks, 0.0))
+        return np.mean(hits, axis=0), np.mean(rr, axis=0)
+
+    @property
+    def in_table3(self) -> bool:
+        """Table 3 shows the main methods at their own settings, not ablation variants."""
+        return all(r.get("variant") is None and "main" in r.get("suites", ["main"]) for r in self.runs)
+
+    @property
+    def hidden_size(self) -> Any:
+        return self.runs[0]["params"].get("hidden_size")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The hyperparameters that differ from the method's defaults."""
+        return dict(self.runs[0].get("settings") or {})
+
+    @property
+    def class_name(self) -> str:
+        return str(self.runs[0].get("class", "?"))
+
+    @property
+    def attention_figure(self) -> str | None:
+        """The first run's attention figure, if it names a PNG file in this folder (a result
+        file cannot point the page, or ``--attention-figure``, anywhere else)."""
+        name = self.runs[0].get("attention_figure")
+        if not name:
+            return None
+        if not isinstance(name, str) or not _FIGURE_NAME.fullmatch(name) or not (self.folder / name).is_file():
+            log.warning("%s: ignoring attention_figure %r: not a PNG file of %s", self.method, name, self.folder)
+            return None
+        return name
+
+
+@dataclass
+class Runs:
+    """One split folder's runs: full runs in groups, smoke runs apart, recorded failures."""
+
+    folder: Path | None
+    groups: list[Group]
+    quick: list[Group]
+    failures: list[dict[str, Any]]
+
+
+def resolve_split_folder(results_dir: Path, dataset: str, fingerprint: str | None = None) -> Path | None:
+    """The folder of the split ``dataset`` with ``fingerprint``; without one, the only split
+    of that name that has results.
+
+    Raises:
+        ValueError: several splits of that name have results and no fingerprint says which
+            (the message lists them).
+    """
+    folders = split_folders(results_dir, dataset)
+    if fingerprint is not None:
+        return next((f for f in folders if fingerprint.startswith(f.name)), None)
+    if len(folders) > 1:
+        listed = ", ".join(f.name for f in folders)
+        raise ValueError(f"results of {len(folders)} different {dataset!r} splits are stored ({listed}); "
+                         "give the data (--data-dir, --data-option) so the page can name the one it describes")
+    return folders[0] if folders else None
+
+
+def load_runs(folder: Path | None) -> Runs:
+    """Finished runs of ``folder`` grouped by (method, hyperparameters), and its failures."""
+    if folder is None or not folder.is_dir():
+        return Runs(folder, [], [], [])
+    runs, failures = [], []
+    for path in sorted(folder.glob("*.json")):
+        if path.name.endswith(".failed.json"):
+            try:
+                failures.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as e:
+                log.warning("ignoring the unreadable failure record %s (%s)", path, e)
+            continue
+        result = read_result(path)
+        if result is not None:
+            runs.append(result)
+    groups: dict[str, Group] = {}
+    for run in runs:
+        identity = run.get("identity") or {}
+        slot = json.dumps([run["method"], identity.get("key"), run.get("class"), run["params"], bool(run.get("quick"))], sort_keys=True)
+        group = groups.setdefault(slot, Group(run["method"], slot, run.get("paper_row"), [], folder))
+        group.runs.append(run)
+    for group in groups.values():
+        group.runs.sort(key=lambda r: r["seed"])
+    order = {row: i for i, row in enumerate(paper.ROWS + _EXTRA_ROWS)}
+    ordered = sorted(groups.values(), key=lambda g: (order.get(g.paper_row or "", len(order)), g.method, g.key))
+    quick = [g for g in ordered if g.runs[0].get("quick")]
+    return Runs(folder, [g for g in ordered if not g.runs[0].get("quick")], quick, failures)
+
+
+def label_groups(groups: Sequence[Group]) -> dict[int, str]:
+    """A label per group (by ``id``), markdown-safe: the method; with its non-default settings
+    in brackets when it has any; with its class when two groups would still read the same
+    (a plugin reusing a built-in's name)."""
+    labels = {}
+    for g in groups:
+        settings = ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(g.settings.items()))
+        labels[id(g)] = f"{g.method} ({settings})" if settings else g.method
+    counts: dict[str, int] = {}
+    for label in labels.values():
+        counts[label] = counts.get(label, 0) + 1
+    for g in groups:
+        if counts[labels[id(g)]] > 1:
+            labels[id(g)] = f"{labels[id(g)]} [{g.class_name}]"
+    return {k: markdown_text(v) for k, v in labels.items()}
