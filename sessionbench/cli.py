@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _list()
         return 0
     try:
-        return _run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line()
+            return _run(args)
     except (UsageError, UnknownRecommender, DataError, TypeError, ValueError) as e:
         print(f"run_benchmark.py: error: {e}", file=sys.stderr)
         return 2
@@ -182,11 +185,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _warning_line() -> Any:
+    """A ``warnings.showwarning`` that logs each distinct warning once, as one line without the
+    source line Python would print (the data are loaded more than once in a run)."""
+    said: set[str] = set()
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        text = f"{category.__name__}: {message}"
+        if text not in said:
+            said.add(text)
+            log.warning("%s", text)
+
+    return show
+
+
 def _run(args: argparse.Namespace) -> int:
     options = _parse_options(args.data_option)
     name = split_name(args.dataset, **options)  # validates the options, even with no data at hand
     results_dir = args.results_dir or Path("results-quick" if args.quick else "results")
     _check_writable(results_dir)
+    if args.attention_figure is not None and args.attention_figure.is_dir():
+        raise UsageError(f"--attention-figure {args.attention_figure}: is a directory; give the path of a .png file to write")
     if args.tables_only:
         path = write_tables(results_dir, name, args.ties, args.suite, _fingerprint_if_at_hand(args, options))
         log.info("wrote %s", path)
@@ -251,14 +270,15 @@ def _summary(outcomes: Sequence[Any], path: Path) -> None:
 def _copy_attention_figure(outcomes: Sequence[Any], target: Path) -> None:
     import shutil
 
-    for o in outcomes:
-        if o.job.method != _ATTENTION_METHOD or o.result is None or o.path is None:
-            continue
+    # NARM at its default settings (Table 3's) first, then any other setting, saying which
+    candidates = [o for o in outcomes if o.job.method == _ATTENTION_METHOD and o.result is not None and o.path is not None]
+    for o in sorted(candidates, key=lambda o: o.job.variant is not None):
         figure = Group(o.result["method"], "", None, [o.result], o.path.parent).attention_figure  # checked to be a PNG there
         if figure:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(o.path.parent / figure, target)
-            log.info("attention figure: %s", target)
+            settings = ", ".join(f"{k}={v}" for k, v in sorted((o.result.get("settings") or {}).items())) or "default settings"
+            log.info("attention figure of %s (%s, seed %d): %s", _ATTENTION_METHOD, settings, o.job.seed, target)
             return
     raise UsageError(f"--attention-figure: no {_ATTENTION_METHOD} run of this invocation drew one")
 

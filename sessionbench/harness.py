@@ -1,4 +1,4 @@
-"""Plans (dataset x method x hyperparameters x seed) jobs, runs each once, stores raw results.
+"""Runs (dataset x method x hyperparameters x seed) jobs, each once, and stores raw results.
 
 One job fits a recommender and evaluates it on every test prefix. The harness, never the
 model, times ``fit`` and evaluation and measures peak memory. The model is fitted on the
@@ -23,8 +23,8 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, is_dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import numpy as np
 from sessionbench.data import Split, load_dataset
 from sessionbench.evaluation import KS, TIE_MODES, evaluate, hits_by_length, metrics, ranks_from_counts
 from sessionbench.files import atomic_write, inside
+from sessionbench.plan import Job, JobOutcome, params_hash, plan
 from sessionbench.provenance import PeakRSS, code_version, device_description, process_peak_rss, versions
 from sessionbench.recommender import Recommender
 from sessionbench.registry import resolve
@@ -42,98 +43,6 @@ from sessionbench.store import difference, failure_path, locked, read_result, re
 __all__ = ["Job", "JobOutcome", "PeakRSS", "params_hash", "plan", "process_peak_rss", "run_job", "run_jobs", "versions"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One run: a method with hyperparameters on a dataset, with one seed.
-
-    Attributes:
-        dataset: Dataset name as :func:`~sessionbench.data.load_dataset` takes it.
-        method: Registered name or ``module:Class``.
-        params: Hyperparameters that differ from the class defaults.
-        seed: Seed passed to ``fit``.
-        data_dir: Where the dataset's files are (None: the default lookup).
-        data_options: Extra options for ``load_dataset`` (e.g. ``order``).
-    """
-
-    dataset: str
-    method: str
-    params: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    data_dir: str | None = None
-    data_options: dict[str, Any] = field(default_factory=dict)
-    variant: str | None = None  # the suite whose hyperparameter settings produced `params`
-
-    def describe(self) -> str:
-        extra = "".join(f" {k}={v}" for k, v in self.params.items())
-        return f"{self.dataset} {self.method}{extra} seed{self.seed}"
-
-
-@dataclass
-class JobOutcome:
-    """What happened to a job: "ran", "reused" or "failed", with its result file."""
-
-    job: Job
-    status: str
-    path: Path | None = None
-    result: dict[str, Any] | None = None
-    error: str | None = None
-
-    def summary(self) -> str:
-        if self.status == "failed":
-            return f"[failed] {self.job.describe()}: {self.error}"
-        r = self.result or {}
-        m = r.get("metrics", {})
-        return (
-            f"[{self.status}] {self.job.describe()}: Recall@20 {100 * m.get('recall@20', float('nan')):.2f} "
-            f"MRR@20 {100 * m.get('mrr@20', float('nan')):.2f} (fit {r.get('fit_seconds', 0):.1f} s, "
-            f"evaluate {r.get('evaluate_seconds', 0):.1f} s, peak {r.get('peak_rss_bytes', 0) / 2**30:.2f} GiB)"
-        )
-
-
-def plan(
-    datasets: Iterable[str],
-    methods: Iterable[str],
-    seeds: Iterable[int],
-    params: dict[str, dict[str, Any]] | None = None,
-    data_dir: str | None = None,
-    data_options: dict[str, Any] | None = None,
-    suite: str | None = None,
-) -> list[Job]:
-    """Every (dataset, method, hyperparameter setting, seed) combination.
-
-    A method's settings are its defaults plus those its class lists in ``suite_params`` for the
-    suite (e.g. NARM at hidden size 50 and 100 for the ablations; the ``paper`` suite is main
-    and ablations together); ``params`` overrides apply on top. A setting that differs from the
-    defaults is marked with its suite (``Job.variant``), which keeps it out of Table 3. So is one
-    that moves a hyperparameter a suite sweeps away from the class default, even by ``params``
-    (``narm.hidden_size=50`` is Table 4's d = 50 cell, not the paper's NARM of Table 3).
-    """
-    params = params or {}
-    suites = ("main", "ablations") if suite == "paper" else (suite or "main",)
-    jobs = []
-    for method in methods:
-        cls = resolve(method)
-        overrides = params.get(method, {})
-        defaults, paper_setting = cls(**overrides).get_params(), cls().get_params()
-        swept = {key: name for name, options in cls.suite_params.items() for option in options for key in option}
-        settings: dict[str, tuple[dict[str, Any], str | None]] = {}
-        for name in suites:
-            for setting in cls.suite_params.get(name) or [{}]:
-                merged = {**setting, **overrides}
-                full = cls(**merged).get_params()
-                key = json.dumps(full, sort_keys=True, default=str)
-                moved = [swept[k] for k in swept if full[k] != paper_setting[k]]
-                settings.setdefault(key, (merged, name if full != defaults else (moved[0] if moved else None)))
-        for merged, variant in settings.values():
-            jobs += [Job(d, method, merged, s, data_dir, dict(data_options or {}), variant) for d in datasets for s in seeds]
-    return jobs
-
-
-def params_hash(params: dict[str, Any]) -> str:
-    """Short stable hash of the complete hyperparameters (defaults included)."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 def run_jobs(

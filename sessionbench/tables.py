@@ -112,6 +112,8 @@ def _header(dataset: str, groups: Sequence[Group], info: dict[str, Any], ties: s
     ]
     for note in info.get("notes", []):
         lines.append(f"- Note: {markdown_text(note)}.")
+    for warning in info.get("warnings", []):
+        lines.append(f"- **Data warning**: {markdown_text(warning)}")
     return "\n".join(lines) + "\n"
 
 

@@ -70,8 +70,8 @@ def test_items_without_training_data_score_lowest():
     assert (scores[:, 60:] == UNSEEN_SCORE).all() and (scores[:, :60] > UNSEEN_SCORE).all()
 
 
-@pytest.mark.parametrize("older", [True, False])
-def test_pretrains_on_the_whole_data_only_when_the_split_has_it(monkeypatch, older):
+def epoch_spy(monkeypatch) -> list:
+    """The sessions of every epoch the next fits run, in order (pre-training first)."""
     phases = []
     original = ImprovedGRU4Rec._run_epoch
 
@@ -80,6 +80,12 @@ def test_pretrains_on_the_whole_data_only_when_the_split_has_it(monkeypatch, old
         return original(self, sessions, *args)
 
     monkeypatch.setattr(ImprovedGRU4Rec, "_run_epoch", spy)
+    return phases
+
+
+@pytest.mark.parametrize("older", [True, False])
+def test_pretrains_on_the_whole_data_only_when_the_split_has_it(monkeypatch, older):
+    phases = epoch_spy(monkeypatch)
     split = abc_split()
     split.n_items, split.item_ids = 62, np.arange(62)
     if older:  # a YOOCHOOSE-style fraction: the whole data has older sessions (and item 61)
@@ -126,14 +132,7 @@ def test_pretrain_true_refuses_a_fraction_without_its_full_training_data(tmp_pat
 
 
 def test_pretrain_if_available_trains_on_the_fraction_alone_and_says_so(tmp_path, monkeypatch):
-    phases = []
-    original = ImprovedGRU4Rec._run_epoch
-
-    def spy(self, sessions, *args):
-        phases.append(sessions)
-        return original(self, sessions, *args)
-
-    monkeypatch.setattr(ImprovedGRU4Rec, "_run_epoch", spy)
+    phases = epoch_spy(monkeypatch)
     split = preprocessed_fraction(tmp_path)
     rec = tiny(epochs=1, pretrain_epochs=1, pretrain="if-available").fit(split, seed=0, progress=False)
     assert phases == [split.train]

@@ -3,6 +3,7 @@ never sees the answer, damage is named and recovered from, files go only where t
 and what ran is what is recorded."""
 
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -173,9 +174,24 @@ def test_issue_20_an_edited_file_or_another_option_is_run_not_reused(tmp_path):
     results = tmp_path / "results"
     assert run(results, dataset=f"csv:{data}", data_options={"test_days": 2}).status == "ran"
     assert run(results, dataset=f"csv:{data}", data_options={"test_days": 3}).status == "ran"
-    clicks_csv(data, 5)
-    os.utime(data, ns=(time.time_ns(), time.time_ns() + 10**9))
-    assert run(results, dataset=f"csv:{data}", data_options={"test_days": 2}).status == "ran"
+    before = data.stat()
+    text = data.read_text()
+    data.write_text(text.replace(",7,", ",8,", 1))  # one click on another item: same size
+    os.utime(data, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same modification time
+    assert data.stat().st_size == before.st_size
+    edited = run(results, dataset=f"csv:{data}", data_options={"test_days": 2})
+    assert edited.status == "ran" and edited.result["dataset_info"]["files"][0]["sha256"] != hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_issue_20_a_cache_entry_of_another_split_is_not_used(tmp_path, caplog):
+    first = load_dataset("synthetic", cache_dir=tmp_path)
+    other = load_dataset("synthetic", cache_dir=tmp_path, seed=1)
+    (entry_0,) = [p for p in tmp_path.glob("*.npz") if p.stat().st_mtime_ns <= min(q.stat().st_mtime_ns for q in tmp_path.glob("*.npz"))]
+    (entry_1,) = [p for p in tmp_path.glob("*.npz") if p != entry_0]
+    entry_0.write_bytes(entry_1.read_bytes())  # a valid entry, but of the seed-1 split
+    with caplog.at_level(logging.WARNING, logger="sessionbench"):
+        again = load_dataset("synthetic", cache_dir=tmp_path)
+    assert again.fingerprint == first.fingerprint != other.fingerprint and "another split's entry" in caplog.text
 
 
 def test_issue_20_changed_code_is_run_again_and_the_log_says_why(tmp_path, monkeypatch, caplog):
@@ -445,3 +461,18 @@ def test_issue_20_pages_name_no_path_of_the_machine(tmp_path):
     assert str(tmp_path) not in page and "clicks.csv (" in page and "sha256 `" in page
     result = json.loads(next(results.glob("raw/csv-clicks/*/pop-*.json")).read_text())
     assert str(tmp_path) not in json.dumps(result["dataset_info"])
+
+
+def test_issue_20_attention_figure_into_a_directory_is_refused_before_training(tmp_path, capsys):
+    assert main(["--methods", "pop", "--attention-figure", str(tmp_path), "--results-dir", str(tmp_path / "r")]) == 2
+    assert "is a directory" in capsys.readouterr().err and not (tmp_path / "r" / "raw").exists()
+
+
+@pytest.mark.filterwarnings("ignore::sessionbench.errors.DataWarning")
+def test_issue_20_a_data_warning_is_on_the_page(tmp_path):
+    data = clicks_csv(tmp_path / "clicks.csv")
+    results = tmp_path / "results"
+    args = ["--dataset", f"csv:{data}", "--data-option", "test_days=0.05", "--methods", "pop", "--results-dir", str(results), "--no-progress"]
+    assert main(args) == 0
+    page = (results / "csv-clicks.md").read_text()
+    assert "**Data warning**: " in page and "the test set has" in page

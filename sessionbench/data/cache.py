@@ -2,12 +2,14 @@
 
 A split is stored as one uncompressed ``.npz`` (loaded with ``allow_pickle=False``) under the
 user's cache directory (``SESSIONBENCH_CACHE`` overrides it), named by a hash of the source
-files' identity (path, size, mtime) and the protocol parameters. A file is written under a
+files' identity (name, size, sha256 of the content) and the protocol parameters, which the
+entry also records and a load checks. A file is written under a
 temporary name and renamed when complete, so an interrupted run leaves no half-written entry.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -25,7 +27,7 @@ from sessionbench.files import atomic_write, set_aside
 __all__ = ["CACHE_VERSION", "cache_dir", "cache_key", "file_identity", "load_cached", "save_cached"]
 
 #: Bump whenever the protocol or the readers change what they produce.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,22 @@ def cache_dir() -> Path:
 
 
 def file_identity(path: Path) -> dict[str, Any]:
-    """What identifies a source file's content cheaply: its path, size and modification time."""
-    st = path.stat()
-    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    """What identifies a source file: its name, size and the sha256 of its content (not its
+    folder: the same file elsewhere is the same data).
+
+    The content is hashed, so a file edited in place that keeps its size and modification
+    time is still another file. Within one process the digest is remembered per inode, size,
+    modification and change time (the change time moves on every write and cannot be set back).
+    """
+    st = Path(path).stat()
+    digest = _sha256(str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return {"name": Path(path).name, "bytes": st.st_size, "sha256": digest}
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def cache_key(parts: dict[str, Any]) -> str:
@@ -77,6 +92,8 @@ def load_cached(name: str, key: str, directory: Path | None = None) -> Split | N
             info=meta["info"],
             full_train=parts.get("full_train"),
         )
+        if meta.get("key") != key:
+            raise ValueError(f"it records the key {meta.get('key')!r}: it is another split's entry")
         if split.fingerprint != meta.get("fingerprint"):
             raise ValueError(f"its content hashes to {split.fingerprint[:12]}, not to the recorded {str(meta.get('fingerprint'))[:12]}")
     except Exception as e:  # noqa: BLE001 - whatever is wrong with the file, the split is rebuilt
@@ -95,7 +112,7 @@ def save_cached(split: Split, key: str, directory: Path | None = None) -> Path |
         if sessions is not None:
             for field in ("items", "offsets", "times", "ids"):
                 arrays[f"{part}.{field}"] = getattr(sessions, field)
-    meta = {"name": split.name, "n_items": split.n_items, "info": split.info, "fingerprint": split.fingerprint}
+    meta = {"name": split.name, "n_items": split.n_items, "info": split.info, "fingerprint": split.fingerprint, "key": key}
     arrays["meta"] = np.array(json.dumps(meta, default=str))
     try:
         atomic_write(path, lambda f: np.savez(f, **arrays))

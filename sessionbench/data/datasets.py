@@ -7,7 +7,6 @@ load says which form it read, and caches the result (see :mod:`sessionbench.data
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -235,12 +234,7 @@ def _validated(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
 def _file_records(*paths: Path) -> list[dict[str, Any]]:
     """Name (no directory), size and sha256 of each file read: a split's provenance."""
-    records = []
-    for path in paths:
-        with open(path, "rb") as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
-        records.append({"name": path.name, "bytes": path.stat().st_size, "sha256": digest})
-    return records
+    return [file_identity(path) for path in paths]
 
 
 def _resolve_dir(name: str, data_dir: str | os.PathLike[str] | None) -> Path:
