@@ -169,6 +169,15 @@ def test_issue_20_two_same_named_csv_files_are_two_splits(tmp_path):
     assert first.result["metrics"] != second.result["metrics"]
 
 
+def test_issue_20_splits_made_with_other_options_get_pages_of_their_own(tmp_path):
+    data = clicks_csv(tmp_path / "clicks.csv")
+    for option in ("test_days=2", "test_days=3"):
+        args = ["--dataset", f"csv:{data}", "--data-option", option, "--methods", "pop", "--results-dir", str(tmp_path / "r"), "--no-progress"]
+        assert main(args) == 0
+    assert main(["--data-option", "seed=1", "--methods", "pop", "--results-dir", str(tmp_path / "r"), "--no-progress"]) == 0
+    assert sorted(p.name for p in (tmp_path / "r").glob("*.md")) == ["csv-clicks-test_days2.md", "csv-clicks-test_days3.md", "synthetic-seed1.md"]
+
+
 def test_issue_20_an_edited_file_or_another_option_is_run_not_reused(tmp_path):
     data = clicks_csv(tmp_path / "clicks.csv", 0)
     results = tmp_path / "results"
@@ -457,9 +466,9 @@ def test_issue_20_pages_name_no_path_of_the_machine(tmp_path):
     results = tmp_path / "results"
     args = ["--dataset", f"csv:{data}", "--data-option", "test_days=2", "--methods", "pop", "--results-dir", str(results), "--no-progress"]
     assert main(args) == 0
-    page = (results / "csv-clicks.md").read_text()
+    page = (results / "csv-clicks-test_days2.md").read_text()
     assert str(tmp_path) not in page and "clicks.csv (" in page and "sha256 `" in page
-    result = json.loads(next(results.glob("raw/csv-clicks/*/pop-*.json")).read_text())
+    result = json.loads(next(results.glob("raw/csv-clicks-test_days2/*/pop-*.json")).read_text())
     assert str(tmp_path) not in json.dumps(result["dataset_info"])
 
 
@@ -474,5 +483,5 @@ def test_issue_20_a_data_warning_is_on_the_page(tmp_path):
     results = tmp_path / "results"
     args = ["--dataset", f"csv:{data}", "--data-option", "test_days=0.05", "--methods", "pop", "--results-dir", str(results), "--no-progress"]
     assert main(args) == 0
-    page = (results / "csv-clicks.md").read_text()
+    page = (results / "csv-clicks-test_days0.05.md").read_text()
     assert "**Data warning**: " in page and "the test set has" in page

@@ -178,7 +178,7 @@ def test_test_items_missing_from_train_warn_unless_the_dataset_is_a_fraction(tmp
 def test_csv_reader_accepts_session_rec_format_and_names_bad_timestamps(tmp_path):
     rows = ["SessionId\tItemId\tTime"] + [f"{s}\t{i}\t{1000.0 * s + i}" for s in range(1, 40) for i in (1, 2, 3)]
     split_ok = load_dataset(f"csv:{write(tmp_path / 'ok.tsv', chr(10).join(rows) + chr(10))}", test_days=0.1)
-    assert split_ok.name == "csv-ok" and split_ok.n_items == 3
+    assert split_ok.name == "csv-ok-test_days0.1" and split_ok.n_items == 3
     write(tmp_path / "bad.csv", "session_id,item_id,timestamp\n1,1,2014-04-01T10:00:00Z\n1,2,noon\n")
     with pytest.raises(DataError, match="bad.csv line 3: field 'timestamp' should be unix seconds or ISO 8601, found 'noon'"):
         load_dataset(f"csv:{tmp_path / 'bad.csv'}")

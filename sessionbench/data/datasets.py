@@ -100,8 +100,9 @@ def dataset_names() -> list[str]:
 def split_name(name: str, **options: Any) -> str:
     """The name a load of ``name`` with ``options`` gives its split (and its results folder),
     without reading any data: ``diginetica``, ``diginetica-file-order``, ``synthetic``,
-    ``synthetic-diginetica-1-4``, ``csv-<file stem>``... Only ``[A-Za-z0-9._-]`` and never
-    ``..``: a csv file stem's other characters become ``-``.
+    ``synthetic-diginetica-1-4``, ``synthetic-seed1``, ``csv-<file stem>``,
+    ``csv-<file stem>-test_days2``...: an option away from its default is part of the name.
+    Only ``[A-Za-z0-9._-]`` and never ``..``: a csv file stem's other characters become ``-``.
 
     Raises:
         DataError: an unknown dataset, or an option value that breaks its rule.
@@ -110,11 +111,24 @@ def split_name(name: str, **options: Any) -> str:
     options = _validated(name, options)
     if name == "synthetic":
         size, fraction = options.get("size", "small"), options.get("fraction")
-        return ("synthetic" if size == "small" else f"synthetic-{size}") + (f"-1-{fraction}" if fraction else "")
+        base = ("synthetic" if size == "small" else f"synthetic-{size}") + (f"-1-{fraction}" if fraction else "")
+        return base + _option_suffix(options, {"size": None, "fraction": None, "seed": 0, "order": None})
     if name.startswith("csv:"):
-        return "csv-" + _safe(Path(name[4:]).stem)
+        defaults = {"order": "time", "test_days": 1.0, "min_item_support": 5, "fraction": None}
+        return "csv-" + _safe(Path(name[4:]).stem) + _option_suffix(options, defaults)
     order = options.get("order", DATASETS[name].orders[0])
     return name if order == DATASETS[name].orders[0] else f"{name}-{order}-order"
+
+
+def _option_suffix(options: dict[str, Any], defaults: dict[str, Any]) -> str:
+    """``-<key><value>`` for each option away from its default (keys whose default is None and
+    that the base name already says are skipped), so that splits made with other options get
+    pages and folders of their own names: ``synthetic-seed1``, ``csv-clicks-test_days2``."""
+    parts = [f"{key}{_safe(str(value))}" for key, value in sorted(options.items())
+             if key in defaults and defaults[key] is not None and value != defaults[key]]
+    parts += [f"{key}{_safe(str(value))}" for key, value in sorted(options.items())
+              if key in defaults and defaults[key] is None and key == "order" and value is not None]
+    return "".join(f"-{part}" for part in parts)
 
 
 def _safe(stem: str) -> str:
@@ -307,7 +321,7 @@ def _synthetic(size: str = "small", seed: int = 0, fraction: int | None = None, 
         test_days=config.test_days,
         fraction=fraction,
     )
-    name = split_name("synthetic", size=size, fraction=fraction)
+    name = split_name("synthetic", size=size, fraction=fraction, seed=seed, **({"order": order} if order else {}))
     key = {"name": name, "config": config_dict(config), "seed": seed, "protocol": protocol.as_dict()}
 
     def build() -> Split:
@@ -322,7 +336,7 @@ def _csv(dataset: str, path: Path, order: str = "time", test_days: float = 1.0, 
     protocol = Protocol(order=order, test_days=test_days, **options)
     if not path.is_file():
         raise DataError(f"{dataset}: no such file; expected a click file with a header session_id,item_id,timestamp")
-    name = split_name(dataset)
+    name = split_name(dataset, order=order, test_days=test_days, **options)
     key = {"name": name, "source": file_identity(path), "protocol": protocol.as_dict()}
 
     def build() -> Split:
