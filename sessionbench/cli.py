@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from sessionbench.data import DataError, dataset_names, load_dataset
-from sessionbench.data.datasets import split_name
+from sessionbench.data.datasets import cached_fingerprint, split_name
 from sessionbench.evaluation import TIE_MODES
 from sessionbench.harness import plan, run_jobs
 from sessionbench.registry import UnknownRecommender, builtin_names, registered, resolve
 from sessionbench.runs import Group
+from sessionbench.store import split_folders
 from sessionbench.tables import SUITES, write_tables
 
 __all__ = ["main", "parser"]
@@ -207,7 +208,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.attention_figure is not None and args.attention_figure.is_dir():
         raise UsageError(f"--attention-figure {args.attention_figure}: is a directory; give the path of a .png file to write")
     if args.tables_only:
-        path = write_tables(results_dir, name, args.ties, args.suite, _fingerprint_if_at_hand(args, options))
+        fingerprint = _fingerprint_if_at_hand(args, options)
+        stored = split_folders(results_dir, name)
+        if fingerprint is not None and stored and not any(fingerprint.startswith(f.name) for f in stored):
+            raise UsageError(
+                f"--tables-only: no results of the {name} split at hand (fingerprint {fingerprint[:12]}) in {results_dir}; "
+                f"results of other {name} splits are stored ({', '.join(f.name for f in stored)}): is it the data they were made on?"
+            )
+        path = write_tables(results_dir, name, args.ties, args.suite, fingerprint)
         log.info("wrote %s", path)
         return 0
     methods = _methods(args)
@@ -221,6 +229,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
     device = _device(args.device)
     split = load_dataset(args.dataset, args.data_dir, **options)  # bad data stops here, before any training
+    split_name_, fingerprint = split.name, split.fingerprint
+    del split  # the jobs load it again from the cache; the parent need not hold it for hours
     suite = None if args.suite == "main" else args.suite
     jobs = plan([args.dataset], methods, seeds, overrides, args.data_dir, options, suite=suite)
     if "4" not in SUITES[args.suite]:
@@ -241,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             quick=args.quick,
         )
-    path = write_tables(results_dir, split.name, args.ties, args.suite, split.fingerprint)
+    path = write_tables(results_dir, split_name_, args.ties, args.suite, fingerprint)
     if args.attention_figure is not None:
         _copy_attention_figure(outcomes, args.attention_figure)
     _summary(outcomes, path)
@@ -249,13 +259,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _fingerprint_if_at_hand(args: argparse.Namespace, options: dict[str, Any]) -> str | None:
-    """The fingerprint of the split the page is for, when its data can be loaded here; else
-    None, and the page is rendered from the only stored split of that name."""
+    """The fingerprint of the split the page is for, when its data is at hand and in the split
+    cache (nothing is preprocessed just to render a page); else None, and the page is rendered
+    from the only stored split of that name."""
     try:
-        return load_dataset(args.dataset, args.data_dir, **options).fingerprint
+        fingerprint = cached_fingerprint(args.dataset, args.data_dir, **options)
     except DataError as e:
         log.info("the data is not at hand (%s); rendering the stored split of that name", str(e).split(". ")[0])
         return None
+    if fingerprint is None:
+        log.info("the split is not in the cache; rendering the stored split of that name")
+    return fingerprint
 
 
 def _summary(outcomes: Sequence[Any], path: Path) -> None:

@@ -15,13 +15,15 @@ full cases x items matrix is never held.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from sessionbench.recommender import PrefixBatch
 
 if TYPE_CHECKING:  # pragma: no cover
     from sessionbench.data import Sessions
@@ -188,6 +190,24 @@ class EvaluationResult:
         return ranks_from_counts(self.greater, self.equal, ties or self.ties)
 
 
+def _sealed_batches(sessions: Sessions, batch_size: int) -> Iterator[tuple[np.ndarray, PrefixBatch]]:
+    """Every case, as (positions in :meth:`Sessions.prefix_cases` order, batch), shortest
+    prefixes first and never two prefixes of one session in a batch.
+
+    A session's prefix k + 1 holds the target of its prefix k: scored side by side (as the
+    cases come, session by session), a model could read the answer off the next row. Batches of
+    one prefix length hold one prefix per session, and every prefix is scored before any
+    longer prefix of its session is shown.
+    """
+    session, length = sessions.prefix_cases()
+    order = np.lexsort((session, length))
+    bounds = np.flatnonzero(np.diff(length[order])) + 1
+    for group in np.split(order, bounds):
+        for lo in range(0, len(group), batch_size):
+            index = group[lo : lo + batch_size]
+            yield index, sessions.gather_prefixes(session[index], length[index])
+
+
 def evaluate(
     recommender: Recommender,
     sessions: Sessions,
@@ -200,8 +220,10 @@ def evaluate(
 ) -> EvaluationResult:
     """Score every prefix of every session and rank each target among all items.
 
-    The recommender scores copies of the prefixes with no targets; the targets and prefix
-    lengths the cases are graded by never leave this function.
+    The recommender scores copies of the prefixes with no targets, one prefix length at a
+    time (so no batch holds a longer prefix of a session beside a shorter one, whose target it
+    contains); the targets and prefix lengths the cases are graded by never leave this
+    function. Results come back in :meth:`Sessions.prefix_cases` order.
 
     Args:
         recommender: A fitted recommender.
@@ -220,9 +242,8 @@ def evaluate(
     total = sessions.n_prefixes
     greater = np.empty(total, dtype=np.int64)
     equal = np.empty(total, dtype=np.int64)
-    done = 0
     with tqdm(total=total, desc=f"evaluate {name}", unit="case", disable=not progress, leave=False) as bar:
-        for cases in sessions.prefix_batches(batch_size):
+        for index, cases in _sealed_batches(sessions, batch_size):
             batch, targets = cases.without_targets(), cases.targets  # the targets stay here
             with torch.inference_mode():
                 scores = recommender.score(batch)
@@ -234,10 +255,7 @@ def evaluate(
                     f"{name}: score() must return float[{len(targets)}, {n_items}] (batch x items), "
                     f"got shape {tuple(getattr(scores, 'shape', ()))}"
                 )
-            g, e = _tie_counts(scores, targets, name)
-            greater[done : done + len(targets)] = g
-            equal[done : done + len(targets)] = e
-            done += len(targets)
+            greater[index], equal[index] = _tie_counts(scores, targets, name)
             bar.update(len(targets))
     lengths = sessions.prefix_lengths()
     ranks = ranks_from_counts(greater, equal, ties)

@@ -32,16 +32,29 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
-def set_aside(path: Path) -> Path:
-    """Rename a damaged file to ``<name>.damaged`` (``.damaged-2``, ... if taken) beside it,
-    and return the new path; nothing is deleted."""
-    target = path.with_name(f"{path.name}.damaged")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.name}.damaged-{n}")
-    os.replace(path, target)
-    return target
+def set_aside(path: Path) -> Path | None:
+    """Move a damaged file to ``<name>.damaged`` (``.damaged-2``, ... if taken) beside it and
+    return the new path; nothing is ever overwritten or deleted. None when the file is already
+    gone (another process set it aside first)."""
+    for n in range(1, 1000):
+        target = path.with_name(f"{path.name}.damaged" + (f"-{n}" if n > 1 else ""))
+        try:
+            os.link(path, target)  # fails if the target exists: no earlier copy is overwritten
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            return None
+        except OSError:  # a file system without hard links
+            if target.exists():
+                continue
+            try:
+                os.replace(path, target)
+            except FileNotFoundError:
+                return None
+            return target
+        Path(path).unlink(missing_ok=True)
+        return target
+    raise OSError(f"{path}: 999 damaged copies are already set aside beside it")
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -78,8 +78,10 @@ def run_jobs(
     if backend in (None, "loky"):
         from sessionbench.workers import run_in_processes
 
+        slots = {i: _slot_or_none(job, Path(results_dir), quick) for i, job in enumerate(jobs)}  # worked out here, before any worker runs
+
         def died(index: int, reason: str) -> JobOutcome:
-            return _worker_died(jobs[index], reason, Path(results_dir), quick)
+            return _record_failure(jobs[index], f"WorkerDied: {reason}", slots[index])
 
         tasks = [(job, threads, log_level, kwargs) for job in jobs]
         done: dict[int, JobOutcome] = {}
@@ -168,15 +170,14 @@ def _slot(job: Job, results_dir: Path, quick: bool) -> tuple[Recommender, Split,
     return recommender, split, identity, split_folder(results_dir, split.name, split.fingerprint), result_stem(identity)
 
 
-def _worker_died(job: Job, reason: str, results_dir: Path, quick: bool) -> JobOutcome:
-    """The failure of a job whose worker process died, recorded in its slot when that can be
-    worked out here."""
+def _slot_or_none(job: Job, results_dir: Path, quick: bool) -> tuple[Path, str, dict[str, Any]] | None:
+    """(folder, stem, identity) of a job, or None when it cannot be worked out (the job itself
+    will then fail and say why)."""
     try:
-        _, _, identity, folder, stem = _slot(job, Path(results_dir), quick)
-        where: tuple[Path, str, dict[str, Any]] | None = (folder, stem, identity)
-    except Exception:  # noqa: BLE001 - the failure is still reported, only not on disk
-        where = None
-    return _record_failure(job, f"WorkerDied: {reason}", where)
+        _, _, identity, folder, stem = _slot(job, results_dir, quick)
+    except Exception:  # noqa: BLE001
+        return None
+    return folder, stem, identity
 
 
 def _record_failure(job: Job, error: str, where: tuple[Path, str, dict[str, Any]] | None, trace: str = "") -> JobOutcome:

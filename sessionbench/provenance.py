@@ -80,19 +80,32 @@ def _source_digest(root: Path) -> str:
 
 
 def class_source_digest(cls: type) -> str | None:
-    """sha256 of the source file of a recommender class defined outside sessionbench's own
-    packages (a plugin), None for ours (their code is in :func:`code_version`) or when the
-    source cannot be found."""
-    module = (cls.__module__ or "").split(".")[0]
-    if module in _PACKAGES:
+    """sha256 of the source of a recommender class defined outside sessionbench's own packages
+    (a plugin): every ``.py`` file of its top-level package (helper modules included), or its
+    module's file when it is a lone module. None for ours (their code is in
+    :func:`code_version`) or when no source file can be found."""
+    import sys
+
+    top = (cls.__module__ or "").split(".")[0]
+    if top in _PACKAGES:
         return None
-    try:
-        path = inspect.getsourcefile(cls)
-    except TypeError:
-        return None
-    if not path or not os.path.isfile(path):
-        return None
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    module = sys.modules.get(top)
+    folders = [Path(p) for p in getattr(module, "__path__", [])]
+    if folders:
+        files = sorted({f for folder in folders for f in folder.rglob("*.py")})
+        root = folders[0]
+    else:
+        try:
+            path = inspect.getsourcefile(cls)
+        except TypeError:
+            return None
+        if not path or not os.path.isfile(path):
+            return None
+        files, root = [Path(path)], Path(path).parent
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(os.path.relpath(file, root).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _git_state(root: Path) -> tuple[str | None, bool | None]:

@@ -1,10 +1,12 @@
 """The finished runs of one split, read back safely and grouped for the tables.
 
 Only the results of one split folder (:func:`sessionbench.store.split_folder`) are read, so a
-page never mixes data. A damaged result is set aside and left out (with a warning naming it);
-smoke runs (``--quick``) are kept apart from full runs. Runs group by method and settings; a
-group is labelled by its method, and by the hyperparameters that differ from the method's
-defaults when it has any (``narm (hidden_size=50)``), never by a bare hash.
+page never mixes data. A damaged result is left out with a warning naming it (the next run of
+its job, which holds the result's lock, sets it aside and runs it again); smoke runs
+(``--quick``) are kept apart from full runs. Runs group by method, settings and code version;
+a group is labelled by its method, and by the hyperparameters that differ from the method's
+defaults when it has any (``narm (hidden_size=50)``), never by a bare hash; groups that still
+read the same get their class, then their code version.
 """
 
 from __future__ import annotations
@@ -94,6 +96,11 @@ class Group:
         return dict(self.runs[0].get("settings") or {})
 
     @property
+    def code(self) -> str:
+        """The code version the group's runs came from."""
+        return str((self.runs[0].get("identity") or {}).get("code", "?"))
+
+    @property
     def class_name(self) -> str:
         return str(self.runs[0].get("class", "?"))
 
@@ -150,13 +157,16 @@ def load_runs(folder: Path | None) -> Runs:
             except (OSError, ValueError) as e:
                 log.warning("ignoring the unreadable failure record %s (%s)", path, e)
             continue
-        result = read_result(path)
+        result = read_result(path, set_damaged_aside=False)  # outside the slot's lock: never move files
         if result is not None:
             runs.append(result)
     groups: dict[str, Group] = {}
     for run in runs:
         identity = run.get("identity") or {}
-        slot = json.dumps([run["method"], identity.get("key"), run.get("class"), run["params"], bool(run.get("quick"))], sort_keys=True)
+        slot = json.dumps(
+            [run["method"], identity.get("key"), run.get("class"), run["params"], bool(run.get("quick")), identity.get("code")],
+            sort_keys=True,
+        )
         group = groups.setdefault(slot, Group(run["method"], slot, run.get("paper_row"), [], folder))
         group.runs.append(run)
     for group in groups.values():
@@ -169,16 +179,19 @@ def load_runs(folder: Path | None) -> Runs:
 
 def label_groups(groups: Sequence[Group]) -> dict[int, str]:
     """A label per group (by ``id``), markdown-safe: the method; with its non-default settings
-    in brackets when it has any; with its class when two groups would still read the same
-    (a plugin reusing a built-in's name)."""
-    labels = {}
+    in brackets when it has any; with its class when groups would still read the same (a
+    plugin reusing a built-in's name), then with its code version (runs of one setting made
+    by different code are never averaged into one cell)."""
+    labels: dict[int, str] = {}
     for g in groups:
         settings = ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(g.settings.items()))
         labels[id(g)] = f"{g.method} ({settings})" if settings else g.method
-    counts: dict[str, int] = {}
-    for label in labels.values():
-        counts[label] = counts.get(label, 0) + 1
-    for g in groups:
-        if counts[labels[id(g)]] > 1:
-            labels[id(g)] = f"{labels[id(g)]} [{g.class_name}]"
+    for tag in (lambda g: g.class_name, lambda g: f"code {g.code}"):
+        sharing: dict[str, list[Group]] = {}
+        for g in groups:
+            sharing.setdefault(labels[id(g)], []).append(g)
+        for same in sharing.values():
+            if len({tag(g) for g in same}) > 1:  # the tag tells them apart
+                for g in same:
+                    labels[id(g)] = f"{labels[id(g)]} [{tag(g)}]"
     return {k: markdown_text(v) for k, v in labels.items()}

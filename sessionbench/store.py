@@ -66,8 +66,12 @@ def split_folders(results_dir: Path, split_name: str) -> list[Path]:
     base = inside(Path(results_dir), "raw", safe_name(split_name))
     if not base.is_dir():
         return []
-    folders = [p for p in base.iterdir() if p.is_dir() and any(p.glob("*.json"))]
-    return sorted(folders, key=lambda p: max(f.stat().st_mtime for f in p.glob("*.json")), reverse=True)
+    folders = [p for p in base.iterdir() if p.is_dir() and _results_in(p)]
+    return sorted(folders, key=lambda p: max(f.stat().st_mtime for f in _results_in(p)), reverse=True)
+
+
+def _results_in(folder: Path) -> list[Path]:
+    return [p for p in folder.glob("*.json") if not p.name.endswith(".failed.json")]
 
 
 def result_identity(
@@ -124,20 +128,25 @@ def difference(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     return "; ".join(parts) or "identical"
 
 
-def read_result(path: Path) -> dict[str, Any] | None:
+def read_result(path: Path, *, set_damaged_aside: bool = True) -> dict[str, Any] | None:
     """The result stored at ``path`` with its ranks file verified; None when absent.
 
-    A damaged result (unreadable JSON, a missing ranks file, a checksum or length that does
-    not match) is set aside with its ranks file and reported: None is returned, so the caller
-    runs the job again.
+    A damaged result (unreadable JSON, a missing ranks file, a checksum, length or metric that
+    does not match) is reported and None is returned, so the caller runs the job again; with
+    ``set_damaged_aside`` (only under the slot's lock, see :func:`locked`) it is also set aside
+    with its ranks file. A reader outside the lock (a page being rendered) only skips it: it may
+    be looking at a result that is being written.
     """
     if not path.is_file():
         return None
     try:
         return check_result(path)
     except DamagedResult as e:
-        moved = [set_aside(p).name for p in (path, path.with_suffix(".npz")) if p.is_file()]
-        log.warning("%s; set aside as %s, so it will be run again", e, ", ".join(moved))
+        if not set_damaged_aside:
+            log.warning("%s; left out (the next run of this job sets it aside and runs it again)", e)
+            return None
+        moved = [m.name for m in (set_aside(p) for p in (path, path.with_suffix(".npz")) if p.is_file()) if m is not None]
+        log.warning("%s; set aside as %s, so it will be run again", e, ", ".join(moved) or "(already gone)")
         return None
 
 
@@ -166,7 +175,32 @@ def check_result(path: Path) -> dict[str, Any]:
         raise DamagedResult(f"ranks file {ranks} of result {path.name} is damaged ({type(e).__name__}: {e})") from e
     if set(lengths.values()) != {n_cases}:
         raise DamagedResult(f"ranks file {ranks} holds {lengths} cases where its result {path.name} says {n_cases}")
+    _check_metrics(path, result, ranks)
     return result
+
+
+_NEEDED = ("method", "params", "seed", "by_ties", "dataset_info", "versions")
+
+
+def _check_metrics(path: Path, result: dict[str, Any], ranks: Path) -> None:
+    """The metrics the JSON states are those its verified ranks give (a damaged digit in the
+    JSON shows here), and the fields a page needs are there."""
+    from sessionbench.evaluation import KS, metrics, ranks_from_counts
+
+    missing = [k for k in _NEEDED if k not in result]
+    if missing:
+        raise DamagedResult(f"result {path} is damaged (it lacks {', '.join(missing)})")
+    with np.load(ranks, allow_pickle=False) as z:
+        greater, equal = z["greater"], z["equal"]
+    try:
+        for mode, stated in result["by_ties"].items():
+            actual = metrics(ranks_from_counts(greater, equal, mode), KS)
+            if any(not np.isclose(stated["metrics"][k], v, rtol=0, atol=1e-12) for k, v in actual.items()):
+                raise DamagedResult(f"result {path} is damaged: its {mode} metrics are not those of its ranks file")
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        if isinstance(e, DamagedResult):
+            raise
+        raise DamagedResult(f"result {path} is damaged (by_ties: {type(e).__name__}: {e})") from e
 
 
 @contextlib.contextmanager
@@ -181,7 +215,11 @@ def locked(results_dir: Path, folder: Path, stem: str) -> Iterator[None]:
     lock = inside(Path(results_dir), ".locks", *relative.parts, f"{stem}.lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s: another run of this job holds its lock; waiting for it (its result will be reused)", stem)
+            fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:

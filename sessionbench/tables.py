@@ -13,6 +13,7 @@ Suites choose the tables: ``main`` (Tables 1, 3, 5), ``ablations`` (Tables 1, 2,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -345,12 +346,20 @@ def _quick(groups: Sequence[Group]) -> str:
     return ("## Smoke runs (--quick), not comparable with the tables above\n\n" + "\n".join(lines) + "\n")
 
 
+_FOLDERS = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^/\\\s'\"]+)+[/\\]")
+
+
+def _no_paths(text: str) -> str:
+    """``text`` with the folders of any absolute path taken out (file names stay)."""
+    return _FOLDERS.sub("", text)
+
+
 def _failures(failures: Sequence[dict[str, Any]]) -> str:
     if not failures:
         return ""
     lines = [
         f"- {markdown_text(f.get('job', {}).get('method'))} seed {markdown_text(f.get('job', {}).get('seed'))}: "
-        f"{markdown_text(str(f.get('error', '?')).splitlines()[0][:200] if f.get('error') else '?')}"
+        f"{markdown_text(_no_paths(str(f.get('error') or '?').splitlines()[0])[:200])}"
         for f in failures
     ]
     return "## Runs that failed\n\n" + "\n".join(lines) + "\n"

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 import sessionbench
 from sessionbench.data import Sessions, Split
-from sessionbench.files import atomic_write
+from sessionbench.files import atomic_write, set_aside
 from sessionbench.provenance import code_identity
 from sessionbench.recommender import PrefixBatch, Recommender
 
@@ -182,7 +182,9 @@ class Checkpoint:
             missing = {*self.state, *(["__module__"] if module is not None else [])} - set(objects)
             missing |= {"history", *_LOOP} - set(loop)
         except Exception as e:  # a truncated, damaged or foreign file must not stop a fresh run
-            log.warning("checkpoint %s is unreadable (%s: %s); training from the start", self.path, type(e).__name__, e)
+            moved = set_aside(self.path)
+            kept = f"set aside as {moved.name}" if moved is not None else "already set aside"
+            log.warning("checkpoint %s is unreadable (%s: %s); %s, training from the start", self.path, type(e).__name__, e, kept)
             return None
         if saved.get("identity") != self.identity or missing:
             why = f"it lacks {sorted(missing)}" if missing else _difference(saved.get("identity"), self.identity)

@@ -48,7 +48,8 @@ def run_in_processes(
             while pending and len(running) < n_workers:
                 index, task = pending.pop()
                 receive, send = context.Pipe(duplex=False)
-                process = context.Process(target=_child, args=(send, target, task), daemon=True)
+                # not a daemon, so that a job may start processes of its own (a DataLoader's workers)
+                process = context.Process(target=_child, args=(send, target, task))
                 process.start()
                 send.close()  # the child holds the only writing end: EOF when it dies
                 running[receive] = (index, process)
@@ -56,11 +57,13 @@ def run_in_processes(
                 index, process = running.pop(conn)  # type: ignore[call-overload]
                 try:
                     value = conn.recv()
-                except (EOFError, OSError):
-                    process.join()
-                    value = on_death(index, _death(process.exitcode))
-                conn.close()
-                process.join()
+                except Exception as e:  # noqa: BLE001 - EOF: it died; anything else: its answer is unreadable
+                    _end(process)
+                    reason = _death(process.exitcode) if isinstance(e, (EOFError, OSError)) else f"its result could not be read back ({type(e).__name__}: {e})"
+                    value = on_death(index, reason)
+                finally:
+                    conn.close()
+                _end(process)
                 yield index, value
     finally:
         for conn, (_, process) in running.items():
@@ -69,7 +72,18 @@ def run_in_processes(
             conn.close()
 
 
+def _end(process: Any, grace: float = 30.0) -> None:
+    """Wait for a worker that has answered (or died) to exit; one stuck at exit is terminated."""
+    process.join(grace)
+    if process.is_alive():
+        process.terminate()
+        process.join()
+
+
 def _child(send: Connection, target: Callable[..., Any], task: tuple[Any, ...]) -> None:
+    # Ctrl-C reaches the whole process group: the parent alone handles it (and ends its workers),
+    # so that it is not reported once per worker or mistaken for a worker's death
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         send.send(target(*task))
     finally:

@@ -98,6 +98,6 @@ def test_evaluate_streams_batches_and_matches_ranking_everything_at_once():
 
 
 def test_evaluate_refuses_scores_of_the_wrong_width_naming_the_model():
-    sessions = Sessions.from_lists([[0, 1, 2]])
+    sessions = Sessions.from_lists([[0, 1, 2], [3, 4, 5]])
     with pytest.raises(ScoreError, match=r"fixed: score\(\) must return float\[2, 6\].*got shape \(2, 4\)"):
         evaluate(FixedScores(width=4), sessions, n_items=6, progress=False)

@@ -21,7 +21,7 @@ from baselines.gru4rec import (
 from sessionbench.data import Sessions, Split, load_dataset
 from sessionbench.evaluation import evaluate
 from sessionbench.recommender import PrefixBatch
-from sessionbench.testing import RecommenderContract, abc_split, as_numpy
+from sessionbench.testing import RecommenderContract, abc_split
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -162,7 +162,7 @@ def test_a_result_records_the_code_its_run_started_from(tmp_path, monkeypatch):
     provenance.code_version.cache_clear()
     try:
         result = run(tmp_path).result
-        again = run(tmp_path).result
+        again = run(tmp_path, force=True).result  # run again, not reused
     finally:
         provenance.code_version.cache_clear()
     assert result["versions"]["commit"] == "started-here" and result["code"]["dirty"] is False

@@ -61,6 +61,22 @@ class Peeker(Scores):
         return scores
 
 
+class NextRow(Scores):
+    """Learns nothing, but reads each row's answer off a longer prefix of its session in the
+    same batch, if the evaluator puts one there."""
+
+    name = "next-row"
+
+    def score(self, batch):
+        scores = np.zeros((len(batch), self.n_items_), dtype=np.float32)
+        for i in range(len(batch)):
+            for j in range(len(batch)):
+                n = batch.lengths[i]
+                if batch.lengths[j] > n and np.array_equal(batch.items[j, :n], batch.items[i, :n]):
+                    scores[i, batch.items[j, n]] = 1.0
+        return scores
+
+
 class Vandal(Recommender):
     """Popularity, but it writes over the batch it is given."""
 
@@ -262,6 +278,11 @@ def test_issue_20_quick_runs_have_their_own_folder_and_are_listed_apart(tmp_path
 def test_issue_20_a_model_that_reads_the_targets_cannot_score_them(tmp_path):
     outcome = run(tmp_path, "test_integrity:Peeker")
     assert outcome.status == "failed" or outcome.result["metrics"]["recall@20"] < 0.5
+
+
+def test_issue_20_no_batch_holds_a_longer_prefix_of_a_session_beside_a_shorter_one(tmp_path):
+    outcome = run(tmp_path, "test_integrity:NextRow")
+    assert outcome.result["metrics"]["recall@20"] < 0.2  # it scored 0.74 when batches ran session by session
 
 
 def test_issue_20_a_model_that_writes_into_its_batch_is_graded_as_if_it_had_not(tmp_path):
@@ -485,3 +506,49 @@ def test_issue_20_a_data_warning_is_on_the_page(tmp_path):
     assert main(args) == 0
     page = (results / "csv-clicks-test_days0.05.md").read_text()
     assert "**Data warning**: " in page and "the test set has" in page
+
+
+def test_issue_20_a_flipped_digit_in_a_result_json_is_caught(tmp_path, caplog):
+    first = run(tmp_path)
+    result = json.loads(first.path.read_text())
+    result["by_ties"]["conservative"]["metrics"]["recall@20"] += 0.01
+    first.path.write_text(json.dumps(result))
+    with caplog.at_level(logging.WARNING, logger="sessionbench"):
+        again = run(tmp_path)
+    assert again.status == "ran" and "metrics are not those of its ranks file" in caplog.text
+
+
+def test_issue_20_editing_a_plugins_helper_module_runs_it_again(tmp_path, monkeypatch):
+    package = tmp_path / "plug" / "myplug"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from myplug.model import Model\n")
+    (package / "helpers.py").write_text("SCALE = 1.0\n")
+    (package / "model.py").write_text(
+        "import numpy as np\nfrom sessionbench import Recommender\nfrom myplug import helpers\n\n"
+        "class Model(Recommender):\n    name = 'myplug'\n\n"
+        "    def fit(self, split, *, seed, device='cpu', progress=True):\n        self.n_ = split.n_items\n        return self\n\n"
+        "    def score(self, batch):\n        return np.full((len(batch), self.n_), helpers.SCALE, dtype=np.float32)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "plug"))
+    results = tmp_path / "results"
+    assert run(results, "myplug:Model").status == "ran"
+    assert run(results, "myplug:Model").status == "reused"
+    (package / "helpers.py").write_text("SCALE = 2.0\n")
+    assert run(results, "myplug:Model").status == "ran"
+
+
+def test_issue_20_tables_only_for_other_data_refuses_to_overwrite_the_page(tmp_path, capsys):
+    args = ["--methods", "pop", "--results-dir", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    page = (tmp_path / "synthetic.md").read_text()
+    load_dataset("synthetic", seed=0)  # the split at hand is cached
+    import sessionbench.cli as cli
+
+    original = cli.cached_fingerprint
+    try:
+        cli.cached_fingerprint = lambda *a, **k: "0" * 64  # data at hand that is another split
+        assert main([*args, "--tables-only"]) == 2
+    finally:
+        cli.cached_fingerprint = original
+    assert "no results of the synthetic split at hand" in capsys.readouterr().err
+    assert (tmp_path / "synthetic.md").read_text() == page

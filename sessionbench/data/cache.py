@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import platformdirs
 from sessionbench.data.sessions import Sessions, Split
 from sessionbench.files import atomic_write, set_aside
 
-__all__ = ["CACHE_VERSION", "cache_dir", "cache_key", "file_identity", "load_cached", "save_cached"]
+__all__ = ["CACHE_VERSION", "cache_dir", "cache_key", "cached_entry_fingerprint", "file_identity", "load_cached", "save_cached"]
 
 #: Bump whenever the protocol or the readers change what they produce.
 CACHE_VERSION = 4
@@ -53,8 +55,11 @@ def file_identity(path: Path) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=64)
 def _sha256(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> str:
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cache_key(parts: dict[str, Any]) -> str:
@@ -96,11 +101,27 @@ def load_cached(name: str, key: str, directory: Path | None = None) -> Split | N
             raise ValueError(f"it records the key {meta.get('key')!r}: it is another split's entry")
         if split.fingerprint != meta.get("fingerprint"):
             raise ValueError(f"its content hashes to {split.fingerprint[:12]}, not to the recorded {str(meta.get('fingerprint'))[:12]}")
-    except Exception as e:  # noqa: BLE001 - whatever is wrong with the file, the split is rebuilt
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, TypeError) as e:  # the file's content is wrong
         moved = set_aside(path)
-        log.warning("split cache %s is damaged (%s: %s); moved it to %s and rebuilding the split", path, type(e).__name__, e, moved.name)
+        where = f"moved it to {moved.name}" if moved is not None else "another process set it aside"
+        log.warning("split cache %s is damaged (%s: %s); %s and rebuilding the split", path, type(e).__name__, e, where)
+        return None
+    except OSError as e:  # the file could not be read (permissions, I/O): leave it where it is
+        log.warning("cannot read the split cache %s (%s); rebuilding the split without it", path, e)
         return None
     return split
+
+
+def cached_entry_fingerprint(name: str, key: str, directory: Path | None = None) -> str | None:
+    """The fingerprint an entry records, read without loading its arrays; None when there is
+    no readable entry."""
+    path = _path(name, key, directory)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError):
+        return None
+    return meta.get("fingerprint") if meta.get("key") == key else None
 
 
 def save_cached(split: Split, key: str, directory: Path | None = None) -> Path | None:

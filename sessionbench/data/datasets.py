@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from sessionbench.data import clicks_csv, diginetica, yoochoose
-from sessionbench.data.cache import cache_key, file_identity, load_cached, save_cached
+from sessionbench.data.cache import cache_key, cached_entry_fingerprint, file_identity, load_cached, save_cached
 from sessionbench.data.preprocessed import PREPROCESSED_FORMS, find_preprocessed, read_preprocessed
 from sessionbench.data.protocol import RULES, Clicks, Protocol, apply_protocol, rule_problem
 from sessionbench.data.sessions import Split
 from sessionbench.data.synthetic import PRESETS, config_dict, generate_clicks
 from sessionbench.errors import DataError, DataWarning
 
-__all__ = ["DATASETS", "DatasetSpec", "dataset_names", "load_dataset", "split_name"]
+__all__ = ["DATASETS", "DatasetSpec", "cached_fingerprint", "dataset_names", "load_dataset", "split_name"]
 
 log = logging.getLogger(__name__)
 
@@ -175,14 +175,7 @@ def load_dataset(
     """
     started = time.perf_counter()
     cache_path = Path(cache_dir) if cache_dir is not None else None
-    options = _validated(name, options)
-    if name == "synthetic":
-        loader = _synthetic(**options)
-    elif name.startswith("csv:"):
-        loader = _csv(name, Path(name[4:]).expanduser(), **options)
-    else:
-        loader = _named(name, DATASETS[name], _resolve_dir(name, data_dir), **options)
-    key_parts, build = loader
+    key_parts, build = _loader(name, data_dir, options)
     key = cache_key(key_parts)
     split = load_cached(key_parts["name"], key, cache_path) if cache else None
     if split is None:
@@ -197,6 +190,29 @@ def load_dataset(
 
 
 _Loader = tuple[dict[str, Any], Callable[[], Split]]
+
+
+def _loader(name: str, data_dir: str | os.PathLike[str] | None, options: dict[str, Any]) -> _Loader:
+    """The cache key's parts and the function that builds the split."""
+    options = _validated(name, options)
+    if name == "synthetic":
+        return _synthetic(**options)
+    if name.startswith("csv:"):
+        return _csv(name, Path(name[4:]).expanduser(), **options)
+    return _named(name, DATASETS[name], _resolve_dir(name, data_dir), **options)
+
+
+def cached_fingerprint(
+    name: str, data_dir: str | os.PathLike[str] | None = None, *, cache_dir: str | os.PathLike[str] | None = None, **options: Any
+) -> str | None:
+    """The fingerprint of the split :func:`load_dataset` would give, if it is in the cache;
+    None otherwise. Reads the source files' checksums and the cache entry, builds nothing.
+
+    Raises:
+        DataError: the files are missing, or an option value breaks its rule.
+    """
+    key_parts, _ = _loader(name, data_dir, options)
+    return cached_entry_fingerprint(key_parts["name"], cache_key(key_parts), Path(cache_dir) if cache_dir is not None else None)
 _Rule = tuple[str, Callable[[Any], bool]]
 
 
