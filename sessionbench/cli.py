@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sessionbench.cluster import ClusterError, connect, disconnect
 from sessionbench.data import DataError, dataset_names, load_dataset
 from sessionbench.data.datasets import cached_fingerprint, split_name
 from sessionbench.evaluation import TIE_MODES
@@ -54,11 +55,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where torch models train and score; auto picks cuda when available (default: auto)")
     p.add_argument("--suite", default="main", choices=tuple(SUITES),
                    help="what to run and render: main = Tables 1, 3, 5; ablations = Tables 2, 4 (NARM variants at hidden size 50 and 100); paper = everything plus Figures 5 and 6 (default: main)")
-    p.add_argument("--jobs", type=int, default=1, help="jobs run in parallel processes via joblib; torch threads are split between them (default: 1)")
-    p.add_argument("--backend", default="loky", choices=("loky", "dask", "ray"),
-                   help="where parallel jobs run: loky = local processes; dask or ray = an existing cluster (see --cluster), through joblib's backend for it (default: loky)")
+    p.add_argument("--jobs", type=int, default=1, help="jobs run in parallel, each in a fresh process (or a cluster task with --backend dask/ray); torch threads are split between local processes (default: 1)")
+    p.add_argument("--backend", default="local", choices=("local", "loky", "dask", "ray"),
+                   help="where parallel jobs run: local (or its old name loky) = local processes, a fresh one per job; dask or ray = the cluster at --cluster (else a local one started for the run), one task per job through its own API (default: local)")
     p.add_argument("--cluster", default=None, metavar="ADDRESS",
-                   help="address of the dask scheduler (tcp://host:port) or ray head (host:port) for --backend dask/ray; the workers must share the results directory (default: none)")
+                   help="address of the dask scheduler (tcp://host:port) or ray head (host:port) for --backend dask/ray; every worker must be able to write to the results directory, which is checked first (default: a local cluster)")
     p.add_argument("--ties", default="conservative", choices=TIE_MODES,
                    help="tie mode of the tables: conservative counts items scoring the same as the target ahead of it (default: conservative)")
     p.add_argument("--results-dir", default=None, type=Path,
@@ -178,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_line()
             return _run(args)
-    except (UsageError, UnknownRecommender, DataError, TypeError, ValueError) as e:
+    except (UsageError, UnknownRecommender, DataError, TypeError, ValueError, ClusterError) as e:
         print(f"run_benchmark.py: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -298,35 +299,22 @@ def _copy_attention_figure(outcomes: Sequence[Any], target: Path) -> None:
 
 
 class _cluster:  # noqa: N801 - used as a context manager, like contextlib's
-    """Connects to a dask or ray cluster for the duration of the run (joblib finds it there)."""
+    """Connects to a dask or ray cluster for the duration of the run."""
 
     def __init__(self, backend: str, address: str | None, n_jobs: int) -> None:
         self.backend, self.address, self.n_jobs = backend, address, n_jobs
         self.client: Any = None
 
     def __enter__(self) -> _cluster:
-        if self.backend == "loky":
+        if self.backend in ("local", "loky"):
             return self
         if self.n_jobs < 2:
             raise UsageError(f"--backend {self.backend} needs --jobs 2 or more")
         try:
-            if self.backend == "dask":
-                from distributed import Client
-
-                self.client = Client(self.address) if self.address else Client(processes=True)
-            else:
-                import ray
-                from ray.util.joblib import register_ray
-
-                register_ray()
-                ray.init(address=self.address) if self.address else ray.init()
-                self.client = ray
-        except ImportError as e:
-            raise UsageError(f"--backend {self.backend} needs the optional extra: pip install 'sessionbench[{self.backend}]' ({e.name} missing)") from e
+            self.client = connect(self.backend, self.address)
+        except ClusterError as e:
+            raise UsageError(str(e)) from e
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.backend == "dask" and self.client is not None:
-            self.client.close()
-        elif self.backend == "ray" and self.client is not None:
-            self.client.shutdown()
+        disconnect(self.backend, self.client)

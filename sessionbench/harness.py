@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,6 +64,7 @@ def run_jobs(
     """
     for dataset, data_dir, options in {(j.dataset, j.data_dir, json.dumps(j.data_options, sort_keys=True)) for j in jobs}:
         load_dataset(dataset, data_dir, **json.loads(options))
+    results_dir = Path(results_dir).resolve()  # workers elsewhere (dask, ray) write where the client asked
     kwargs = dict(results_dir=results_dir, device=device, ties=ties, force=force, quick=quick)
     if n_jobs == 1 or len(jobs) <= 1:
         outcomes = []
@@ -75,13 +75,13 @@ def run_jobs(
         return outcomes
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
     log_level = logging.getLogger("sessionbench").getEffectiveLevel()
-    if backend in (None, "loky"):
+    slots = {i: _slot_or_none(job, Path(results_dir), quick) for i, job in enumerate(jobs)}  # worked out here, before any worker runs
+
+    def died(index: int, reason: str) -> JobOutcome:
+        return _record_failure(jobs[index], f"WorkerDied: {reason}", slots[index])
+
+    if backend in (None, "local", "loky"):
         from sessionbench.workers import run_in_processes
-
-        slots = {i: _slot_or_none(job, Path(results_dir), quick) for i, job in enumerate(jobs)}  # worked out here, before any worker runs
-
-        def died(index: int, reason: str) -> JobOutcome:
-            return _record_failure(jobs[index], f"WorkerDied: {reason}", slots[index])
 
         tasks = [(job, threads, log_level, kwargs) for job in jobs]
         done: dict[int, JobOutcome] = {}
@@ -89,24 +89,21 @@ def run_jobs(
             log.info("%s", outcome.summary())
             done[index] = outcome
         return [done[i] for i in range(len(jobs))]
-    from joblib import Parallel, delayed, parallel_config
+    from sessionbench.cluster import run_on_cluster
 
-    # dask and ray take their workers' threads from the cluster's own configuration
-    with parallel_config(backend=backend, n_jobs=-1):
-        results: Iterator[JobOutcome] = Parallel(return_as="generator")(
-            delayed(_run_in_worker)(job, threads, log_level, kwargs) for job in jobs
-        )
-        outcomes = []
-        for outcome in results:  # in submission order
-            log.info("%s", outcome.summary())
-            outcomes.append(outcome)
+    tasks = [(job, 0, log_level, kwargs) for job in jobs]  # 0: the workers keep their own thread count
+    outcomes = []
+    for index, outcome in run_on_cluster(backend, _run_in_worker, tasks, Path(results_dir), died):
+        log.info("%s", outcome.summary())
+        outcomes.append(outcome)
     return outcomes
 
 
 def _run_in_worker(job: Job, threads: int, log_level: int, kwargs: dict[str, Any]) -> JobOutcome:
     import torch
 
-    torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     # A worker is a fresh process with no logging configured, where Python's last-resort handler
     # drops everything below WARNING: the epoch lines and timings of -v would be lost. A worker
     # that already has a handler (a dask worker's own) keeps it.
