@@ -1,4 +1,5 @@
-"""Command line: ``python run_benchmark.py [options]`` (the only place that parses arguments)."""
+"""Command line: ``sessionbench [options]``, also ``python -m sessionbench`` and the checkout's
+``python run_benchmark.py`` (the only place that parses arguments)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sessionbench.runs import Group
 from sessionbench.store import split_folders
 from sessionbench.tables import SUITES, write_tables
 
-__all__ = ["main", "parser"]
+__all__ = ["main", "parser", "run"]
 
 log = logging.getLogger("sessionbench")
 
@@ -36,7 +37,7 @@ class UsageError(Exception):
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="run_benchmark.py",
+        prog="sessionbench",
         description="Run session-based recommenders on a dataset and write the NARM paper's tables "
         "to RESULTS_DIR/<dataset>.md.",
         allow_abbrev=False,
@@ -180,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _warning_line()
             return _run(args)
     except (UsageError, UnknownRecommender, DataError, TypeError, ValueError, ClusterError) as e:
-        print(f"run_benchmark.py: error: {e}", file=sys.stderr)
+        print(f"sessionbench: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished results are kept; rerun to continue where it stopped", file=sys.stderr)
@@ -318,3 +319,12 @@ class _cluster:  # noqa: N801 - used as a context manager, like contextlib's
 
     def __exit__(self, *exc: object) -> None:
         disconnect(self.backend, self.client)
+
+
+def run() -> None:
+    """The ``sessionbench`` console script: :func:`main` with the process's arguments."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -18,7 +18,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,7 +26,10 @@ from sessionbench import paper
 from sessionbench.evaluation import HEADLINE_K, ranks_from_counts
 from sessionbench.store import read_result, split_folders
 
-__all__ = ["Group", "Runs", "label_groups", "load_runs", "markdown_text", "resolve_split_folder"]
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["Group", "Runs", "label_groups", "load_results", "load_runs", "markdown_text", "resolve_split_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -195,3 +198,56 @@ def label_groups(groups: Sequence[Group]) -> dict[int, str]:
                 for g in same:
                     labels[id(g)] = f"{labels[id(g)]} [{tag(g)}]"
     return {k: markdown_text(v) for k, v in labels.items()}
+
+
+def load_results(results_dir: str | Path, dataset: str | None = None) -> pd.DataFrame:
+    """Every finished run under ``results_dir`` as a DataFrame, one row per run.
+
+    Args:
+        results_dir: A results directory (``--results-dir``).
+        dataset: A split name (``diginetica``, ``synthetic-seed1``, ...); None: every split.
+
+    Returns:
+        Columns ``dataset, fingerprint, method, key, class, settings`` (the hyperparameters
+        that differ from the defaults, a dict), ``params`` (all of them), ``seed, quick``, one
+        column per tie mode and metric (``conservative/recall@20``, ``standard/mrr@10``, ...),
+        ``n_test_cases, fit_seconds, evaluate_seconds, peak_rss_bytes, device, code`` (the code
+        version a reuse matches), ``commit, dirty, finished_at``. Damaged results are left out
+        with a warning, as on the pages.
+    """
+    import pandas as pd
+
+    base = Path(results_dir) / "raw"
+    names = [dataset] if dataset is not None else sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    rows = []
+    for name in names:
+        for folder in split_folders(Path(results_dir), name):
+            for path in sorted(folder.glob("*.json")):
+                if path.name.endswith(".failed.json"):
+                    continue
+                run = read_result(path, set_damaged_aside=False)
+                if run is not None:
+                    rows.append(_row(run, folder))
+    columns = ["dataset", "fingerprint", "method", "key", "class", "settings", "params", "seed", "quick"]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
+
+
+def _row(run: dict[str, Any], folder: Path) -> dict[str, Any]:
+    identity = run.get("identity") or {}
+    code = run.get("code") or {}
+    row = {
+        "dataset": run.get("dataset"),
+        "fingerprint": run.get("dataset_info", {}).get("fingerprint", folder.name),
+        "method": run["method"],
+        "key": identity.get("key", run.get("key")),
+        "class": run.get("class"),
+        "settings": dict(run.get("settings") or {}),
+        "params": dict(run["params"]),
+        "seed": run["seed"],
+        "quick": bool(run.get("quick")),
+    }
+    for mode, by in run["by_ties"].items():
+        row |= {f"{mode}/{metric}": value for metric, value in by["metrics"].items()}
+    row |= {k: run.get(k) for k in ("n_test_cases", "fit_seconds", "evaluate_seconds", "peak_rss_bytes", "device")}
+    row |= {"code": identity.get("code"), "commit": code.get("commit"), "dirty": code.get("dirty"), "finished_at": run.get("finished_at")}
+    return row

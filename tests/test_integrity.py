@@ -552,3 +552,17 @@ def test_issue_20_tables_only_for_other_data_refuses_to_overwrite_the_page(tmp_p
         cli.cached_fingerprint = original
     assert "no results of the synthetic split at hand" in capsys.readouterr().err
     assert (tmp_path / "synthetic.md").read_text() == page
+
+
+def test_load_results_gives_one_row_per_run_with_the_named_columns(tmp_path):
+    import sessionbench
+
+    assert main(["--methods", "pop,spop", "--seeds", "0,1", "--results-dir", str(tmp_path), "--no-progress"]) == 0
+    frame = sessionbench.load_results(tmp_path)
+    assert len(frame) == 4 and set(frame["method"]) == {"pop", "spop"} and set(frame["seed"]) == {0, 1}
+    for column in ("dataset", "settings", "conservative/recall@20", "standard/mrr@20", "median/recall@5", "fit_seconds", "code", "device"):
+        assert column in frame.columns
+    pop = frame[(frame["method"] == "pop") & (frame["seed"] == 0)].iloc[0]
+    stored = json.loads(next(tmp_path.glob("raw/synthetic/*/pop-*-seed0.json")).read_text())
+    assert pop["conservative/recall@20"] == stored["by_ties"]["conservative"]["metrics"]["recall@20"]
+    assert sessionbench.load_results(tmp_path, "no-such-split").empty
