@@ -71,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--attention-figure", type=Path, default=None, metavar="PNG",
                    help="also copy NARM's attention heatmap (the paper's Figure 6) of this run to PNG; runs narm if it is not among the methods (default: none)")
     p.add_argument("--list", action="store_true", help="list datasets and registered methods, then exit")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars (they are hidden anyway when stderr is not a terminal)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -250,7 +250,7 @@ def _run(args: argparse.Namespace) -> int:
             force=args.force,
             n_jobs=args.jobs,
             backend=args.backend,
-            progress=not args.no_progress,
+            progress=not args.no_progress and sys.stderr.isatty(),  # no bar's escape codes in a log file
             quick=args.quick,
         )
     path = write_tables(results_dir, split_name_, args.ties, args.suite, fingerprint)
@@ -277,10 +277,9 @@ def _fingerprint_if_at_hand(args: argparse.Namespace, options: dict[str, Any]) -
 def _summary(outcomes: Sequence[Any], path: Path) -> None:
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "reused", "failed")}
     log.info("summary: %d ran, %d reused, %d failed; tables in %s", counts["ran"], counts["reused"], counts["failed"], path)
-    for status in ("ran", "reused", "failed"):
-        for o in outcomes:
-            if o.status == status:
-                log.info("  %s", o.summary())
+    for o in outcomes:  # each job had its line as it ended; the failures again, so they are not missed
+        if o.status == "failed":
+            log.info("  %s", o.summary())
 
 
 def _copy_attention_figure(outcomes: Sequence[Any], target: Path) -> None:

@@ -27,3 +27,12 @@ def test_the_module_of_the_command_line_runs_it_too(tmp_path):
 def test_errors_name_the_command(tmp_path):
     done = subprocess.run([sys.executable, "-m", "sessionbench", "--methods", "narn"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and done.stderr.startswith("sessionbench: error: unknown method 'narn'")
+
+
+def test_a_log_file_gets_one_line_per_job_and_no_terminal_codes(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "sessionbench", "--methods", "pop,spop"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "\x1b" not in done.stderr  # no progress bars when stderr is a file
+    lines = done.stderr.splitlines()
+    assert sum("synthetic pop seed0" in line for line in lines) == 1 and sum("synthetic spop seed0" in line for line in lines) == 1
+    assert sum(line.startswith("synthetic: ") for line in lines) <= 1  # the split: once when built, never per job

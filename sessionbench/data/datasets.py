@@ -178,6 +178,7 @@ def load_dataset(
     key_parts, build = _loader(name, data_dir, options)
     key = cache_key(key_parts)
     split = load_cached(key_parts["name"], key, cache_path) if cache else None
+    built = split is None
     if split is None:
         split = build()
         if cache:
@@ -185,7 +186,9 @@ def load_dataset(
     else:
         for message in split.info.get("warnings", []):  # said when it was built; say it again
             warnings.warn(message, DataWarning, stacklevel=2)
-    log.info("%s: %s (%s) in %.2f s", split.name, split.info.get("form"), split.info.get("source"), time.perf_counter() - started)
+    # a run loads its split several times (checks, jobs, workers): only a build is news
+    log.log(logging.INFO if built else logging.DEBUG, "%s: %s (%s) %s in %.2f s", split.name, split.info.get("form"),
+            split.info.get("source"), "built" if built else "from the cache", time.perf_counter() - started)
     return split
 
 
