@@ -17,6 +17,7 @@ from sessionbench.cluster import ClusterError, connect, disconnect
 from sessionbench.data import DataError, dataset_names, load_dataset
 from sessionbench.data.datasets import cached_fingerprint, split_name
 from sessionbench.evaluation import TIE_MODES
+from sessionbench.experiment import ExperimentError, arguments
 from sessionbench.harness import plan, run_jobs
 from sessionbench.registry import UnknownRecommender, builtin_names, registered, resolve
 from sessionbench.runs import Group
@@ -70,6 +71,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smoke run: each method's quick settings (e.g. one epoch), stored as smoke runs and listed apart from full runs on the page (default: off)")
     p.add_argument("--attention-figure", type=Path, default=None, metavar="PNG",
                    help="also copy NARM's attention heatmap (the paper's Figure 6) of this run to PNG; runs narm if it is not among the methods (default: none)")
+    p.add_argument("--config", type=Path, default=None, metavar="TOML",
+                   help="an experiment file naming datasets, methods, seeds, --set overrides and any other option (see sessionbench.experiment); flags given here override it (default: none)")
     p.add_argument("--list", action="store_true", help="list datasets and registered methods, then exit")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars (they are hidden anyway when stderr is not a terminal)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -126,6 +129,16 @@ def _in_suite(method: str, suite: str) -> bool:
     return suite in resolve(method).suites
 
 
+def _by_method(overrides: dict[str, dict[str, Any]], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Overrides keyed as the methods run are: ``--set recent-pop.boost=2`` addresses a plugin
+    given as ``--recommender recentpop:RecentPop`` by its class's ``name`` too."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, params in overrides.items():
+        target = key if key in methods else next((m for m in methods if ":" in m and resolve(m).name == key), key)
+        out.setdefault(target, {}).update(params)
+    return out
+
+
 def _check_params(methods: Sequence[str], overrides: dict[str, dict[str, Any]]) -> None:
     for method in overrides:
         if method not in methods:
@@ -179,8 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_line()
-            return _run(args)
-    except (UsageError, UnknownRecommender, DataError, TypeError, ValueError, ClusterError) as e:
+            if args.config is None:
+                return _run(args)
+            # the file's options first, the command line's after them: flags override the file
+            runs = [parser().parse_args([*prefix, *(argv if argv is not None else sys.argv[1:])]) for prefix in arguments(args.config)]
+            return max(_run(one) for one in runs)
+    except (UsageError, UnknownRecommender, DataError, TypeError, ValueError, ClusterError, ExperimentError) as e:
         print(f"sessionbench: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -221,7 +238,7 @@ def _run(args: argparse.Namespace) -> int:
         log.info("wrote %s", path)
         return 0
     methods = _methods(args)
-    overrides = _parse_overrides(args.overrides)
+    overrides = _by_method(_parse_overrides(args.overrides), methods)
     _check_params(methods, overrides)
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
