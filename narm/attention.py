@@ -43,7 +43,12 @@ def last_click_batch(sessions: Sessions, index: np.ndarray) -> PrefixBatch:
 
 
 def plot_attention(
-    weights: np.ndarray, mask: np.ndarray, labels: list[str], path: Path, title: str = "NARM attention weights"
+    weights: np.ndarray,
+    mask: np.ndarray,
+    labels: list[str],
+    path: Path,
+    title: str = "NARM attention weights",
+    row_label: str = "session id",
 ) -> Path:
     """Draw a weights heatmap to ``path`` (PNG).
 
@@ -52,6 +57,8 @@ def plot_attention(
         mask: bool[S, L] True at real clicks (other cells are left blank).
         labels: S row labels (session ids).
         path: Output file.
+        title: The figure's title.
+        row_label: What the rows are (the y axis label).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -65,7 +72,7 @@ def plot_attention(
     ax.set_xticks(range(cols), [str(c + 1) for c in range(cols)])
     ax.set_yticks(range(rows), labels)
     ax.set_xlabel("click position in the session")
-    ax.set_ylabel("session id")
+    ax.set_ylabel(row_label)
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label="alpha (eq. 7)")
     fig.tight_layout()
@@ -79,6 +86,8 @@ def attention_figure(recommender: NARM, split: Split, path: Path, n_sessions: in
     index = select_sessions(split.test, n_sessions, max_length=recommender.max_length)
     batch = last_click_batch(split.test, index)
     weights = recommender.attention(batch)
-    labels = [str(i) for i in split.test.ids[index]]
+    # preprocessed files hold no session ids: their sessions are named by position in the file
+    has_ids = split.info.get("form") in ("raw", "synthetic") or str(split.info.get("dataset", "")).startswith("csv")
+    labels = [str(i) if has_ids else f"#{i}" for i in split.test.ids[index]]
     title = f"{recommender.name} attention (normalisation: {recommender.attention_norm}) on {split.name}"
-    return plot_attention(weights, batch.items != PAD, labels, path, title)
+    return plot_attention(weights, batch.items != PAD, labels, path, title, "session id" if has_ids else "test session (position in the file)")

@@ -31,7 +31,9 @@ def bar_figure(path: Path, title: str, bars: dict[str, dict[str, float]]) -> Pat
         rects = ax.bar(xs, heights, width, label=method)
         ax.bar_label(rects, fmt="%.2f", fontsize=7)
     ax.set_xticks(range(len(metrics)), metrics)
-    ax.set_ylabel("%")
+    ax.set_xlabel("metric (all test cases, full ranking)")
+    ax.set_ylabel("score (%)")
+    ax.set_ylim(0, max(max(v.values()) for v in bars.values()) * 1.15)  # room for the value labels
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -235,7 +235,8 @@ def _table5(groups: Sequence[Group], labels: dict[int, str], ties: str) -> str:
     ours = _best(groups, paper.PROPOSED_ROW, ties)
     baselines = [g for g in groups if g.paper_row in paper.BASELINE_ROWS]
     if ours is None or not baselines:
-        return ""
+        missing = " and ".join(w for w, gone in (("NARM", ours is None), ("one of the paper's baselines", not baselines)) if gone)
+        return f"## Table 5: test cases answered in the top 20, by prefix length\n\nNot shown: it compares NARM with the best of the paper's baselines, and this page has no run of {missing}.\n"
     best = max(baselines, key=lambda g: g.mean("recall@20", ties))
     base_hits, our_hits = best.hits_by_length(ties), ours.hits_by_length(ties)
     cases = {b: v["cases"] for b, v in ours.runs[0]["by_ties"][ties]["per_length"].items()}
@@ -321,8 +322,13 @@ def _figures(results_dir: Path, dataset: str, groups: Sequence[Group], labels: d
         lines.append(f"Figure 5: NARM against the best baseline ({labels[id(best)]}).\n\n![Figure 5]({name})\n")
     figure = ours.attention_figure if ours is not None else None
     if figure is not None:
-        link = Path("raw") / safe_name(dataset) / ours.folder.name / figure
-        lines.append(f"Figure 6: NARM's attention weights over a few test sessions (seed {ours.runs[0]['seed']}).\n\n![Figure 6]({link.as_posix()})\n")
+        # under a stable name beside the page, like Figure 5 (the raw file's name holds a hash)
+        name = f"{safe_name(dataset)}-figure6.png"
+        data = (ours.folder / figure).read_bytes()
+        target = inside(results_dir, name)
+        if not target.is_file() or target.read_bytes() != data:
+            target.write_bytes(data)
+        lines.append(f"Figure 6: NARM's attention weights over a few test sessions (seed {ours.runs[0]['seed']}).\n\n![Figure 6]({name})\n")
     return "\n".join(lines) if len(lines) > 2 else ""
 
 

@@ -566,3 +566,9 @@ def test_load_results_gives_one_row_per_run_with_the_named_columns(tmp_path):
     stored = json.loads(next(tmp_path.glob("raw/synthetic/*/pop-*-seed0.json")).read_text())
     assert pop["conservative/recall@20"] == stored["by_ties"]["conservative"]["metrics"]["recall@20"]
     assert sessionbench.load_results(tmp_path, "no-such-split").empty
+
+
+def test_a_page_without_narm_says_why_table_5_is_absent(tmp_path):
+    assert main(["--methods", "pop", "--results-dir", str(tmp_path), "--no-progress"]) == 0
+    page = (tmp_path / "synthetic.md").read_text()
+    assert "## Table 5" in page and "this page has no run of NARM" in page

@@ -151,3 +151,5 @@ def test_paper_suite_quick_runs_every_built_in_and_renders_every_table_and_figur
     for png in [tmp_path / "synthetic-figure5.png", *(tmp_path / "raw" / "synthetic").glob("*/narm-*-attention.png")]:
         assert png.read_bytes()[:4] == b"\x89PNG"
     assert list((tmp_path / "raw" / "synthetic").glob("*/narm-*-attention.png"))
+    # the page links its figures under stable names, beside it
+    assert "![Figure 6](synthetic-figure6.png)" in page and (tmp_path / "synthetic-figure6.png").read_bytes()[:4] == b"\x89PNG"
