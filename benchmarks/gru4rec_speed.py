@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-import baselines.gru4rec as gru4rec_module
+import baselines.gru4rec.recommender as gru4rec_module  # where GRU4Rec calls train_epochs
 import baselines.gru4rec_improved as improved_module
 from sessionbench.data import load_dataset
 from sessionbench.evaluation import evaluate
