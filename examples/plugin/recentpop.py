@@ -5,6 +5,7 @@ from typing import ClassVar
 import numpy as np
 
 from sessionbench import PrefixBatch, Recommender, Split
+from sessionbench.params import NON_NEGATIVE, UNIT, check_params
 
 
 class RecentPop(Recommender):
@@ -15,10 +16,9 @@ class RecentPop(Recommender):
     popularity_: np.ndarray | None = None  # float32[n_items], training clicks scaled to [0, 1]
 
     def __init__(self, boost: float = 1.0, decay: float = 0.5):
-        if decay <= 0:
-            raise ValueError(f"decay must be > 0, got {decay}")
         self.boost = boost
         self.decay = decay
+        check_params(self, boost=NON_NEGATIVE, decay=UNIT)  # "RecentPop: decay must be in [0, 1], got 2"
 
     def fit(self, split: Split, *, seed: int, device: str = "cpu", progress: bool = True) -> "RecentPop":
         counts = np.bincount(split.train.items, minlength=split.n_items).astype(np.float32)
