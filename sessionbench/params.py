@@ -29,6 +29,8 @@ __all__ = [
     "UNIT",
     "check_params",
     "fail",
+    "is_integer",
+    "is_real",
     "one_of",
     "optional",
 ]
@@ -42,23 +44,25 @@ class Rule:
     ok: Callable[[Any], bool]
 
 
-def _integer(value: Any) -> bool:
+def is_integer(value: Any) -> bool:
+    """An integer (numpy's too), not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _real(value: Any) -> bool:
+def is_real(value: Any) -> bool:
+    """A real number (numpy's too), not a bool."""
     # NaN fails every comparison below, so it is refused by each numeric rule
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-POSITIVE_INT = Rule("a positive integer", lambda v: _integer(v) and v >= 1)
-NON_NEGATIVE_INT = Rule("an integer >= 0", lambda v: _integer(v) and v >= 0)
-POSITIVE = Rule("> 0", lambda v: _real(v) and v > 0)
-NON_NEGATIVE = Rule(">= 0", lambda v: _real(v) and v >= 0)
+POSITIVE_INT = Rule("a positive integer", lambda v: is_integer(v) and v >= 1)
+NON_NEGATIVE_INT = Rule("an integer >= 0", lambda v: is_integer(v) and v >= 0)
+POSITIVE = Rule("> 0", lambda v: is_real(v) and v > 0)
+NON_NEGATIVE = Rule(">= 0", lambda v: is_real(v) and v >= 0)
 #: A dropout rate or probability that may not reach 1.
-FRACTION = Rule("in [0, 1)", lambda v: _real(v) and 0 <= v < 1)
-UNIT = Rule("in [0, 1]", lambda v: _real(v) and 0 <= v <= 1)
-OPEN_UNIT = Rule("in (0, 1)", lambda v: _real(v) and 0 < v < 1)
+FRACTION = Rule("in [0, 1)", lambda v: is_real(v) and 0 <= v < 1)
+UNIT = Rule("in [0, 1]", lambda v: is_real(v) and 0 <= v <= 1)
+OPEN_UNIT = Rule("in (0, 1)", lambda v: is_real(v) and 0 < v < 1)
 
 
 def one_of(*choices: Any) -> Rule:

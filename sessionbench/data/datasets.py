@@ -24,6 +24,7 @@ from sessionbench.data.protocol import RULES, Clicks, Protocol, apply_protocol, 
 from sessionbench.data.sessions import Split
 from sessionbench.data.synthetic import PRESETS, config_dict, generate_clicks
 from sessionbench.errors import DataError, DataWarning
+from sessionbench.params import Rule, is_integer
 
 __all__ = ["DATASETS", "DatasetSpec", "cached_fingerprint", "dataset_names", "load_dataset", "split_name"]
 
@@ -216,25 +217,20 @@ def cached_fingerprint(
     """
     key_parts, _ = _loader(name, data_dir, options)
     return cached_entry_fingerprint(key_parts["name"], cache_key(key_parts), Path(cache_dir) if cache_dir is not None else None)
-_Rule = tuple[str, Callable[[Any], bool]]
 
 
-def _one_of(*choices: str, null: str = "") -> _Rule:
+def _one_of(*choices: str, null: str = "") -> Rule:
     """One of ``choices``; with ``null`` (what null means), null too."""
-    def ok(v: Any) -> bool:
-        return (bool(null) and v is None) or (isinstance(v, str) and v in choices)
-
-    return f"one of {', '.join(choices)}" + (f", or null {null}" if null else ""), ok
+    expected = f"one of {', '.join(choices)}" + (f", or null {null}" if null else "")
+    return Rule(expected, lambda v: (bool(null) and v is None) or (isinstance(v, str) and v in choices))
 
 
-def _integer(minimum: int, null: bool = False) -> _Rule:
-    def ok(v: Any) -> bool:
-        return (null and v is None) or (isinstance(v, int) and not isinstance(v, bool) and v >= minimum)
-
-    return f"an integer >= {minimum}" + (", or null for all" if null else ""), ok
+def _integer(minimum: int, null: bool = False) -> Rule:
+    expected = f"an integer >= {minimum}" + (", or null for all" if null else "")
+    return Rule(expected, lambda v: (null and v is None) or (is_integer(v) and v >= minimum))
 
 
-def _rules(name: str) -> dict[str, _Rule]:
+def _rules(name: str) -> dict[str, Rule]:
     """The options ``name`` takes, each with its rule."""
     if name == "synthetic":
         return {
@@ -265,11 +261,6 @@ def _validated(name: str, options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _file_records(*paths: Path) -> list[dict[str, Any]]:
-    """Name (no directory), size and sha256 of each file read: a split's provenance."""
-    return [file_identity(path) for path in paths]
-
-
 def _resolve_dir(name: str, data_dir: str | os.PathLike[str] | None) -> Path:
     if data_dir is not None:
         return Path(data_dir).expanduser()
@@ -293,7 +284,7 @@ def _named(name: str, spec: DatasetSpec, directory: Path, **options: Any) -> _Lo
         def build_raw() -> Split:
             log.info("%s: preprocessing raw %s (first load; cached afterwards)", name, raw)
             split = apply_protocol(spec.read_raw(raw), protocol, name)
-            split.info.update(dataset=dataset, order=order, files=_file_records(raw))
+            split.info.update(dataset=dataset, order=order, files=[file_identity(raw)])
             return split
 
         return key, build_raw
@@ -307,7 +298,7 @@ def _named(name: str, spec: DatasetSpec, directory: Path, **options: Any) -> _Lo
         split = read_preprocessed(name, train, test, form)
         # the files fixed the click order when they were made; `order` declares which it was
         # (the shared SR-GNN/GCE-GNN DIGINETICA files sort by timeframe, NARM's own script did not)
-        split.info.update(dataset=dataset, order=order, order_declared=True, files=_file_records(train, test))
+        split.info.update(dataset=dataset, order=order, order_declared=True, files=[file_identity(train), file_identity(test)])
         unseen = split.info["test_clicks_on_items_not_in_train"]
         if spec.fraction:
             split.info["notes"] = [
@@ -360,7 +351,7 @@ def _csv(dataset: str, path: Path, order: str = "time", test_days: float = 1.0, 
 
     def build() -> Split:
         split = apply_protocol(clicks_csv.read_clicks(path), protocol, name)
-        split.info.update(dataset=name, order=order, files=_file_records(path))
+        split.info.update(dataset=name, order=order, files=[file_identity(path)])
         return split
 
     return key, build

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ import pandas as pd
 
 from sessionbench.data.sessions import Sessions, Split, ragged_ranges
 from sessionbench.errors import DataError, DataWarning
+from sessionbench.params import Rule, is_integer, is_real
 
 __all__ = [
     "MIN_TEST_CASES",
@@ -79,28 +80,23 @@ MIN_SPAN = 3600.0
 _LATE_SLACK = 30 * DAY
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+def _finite(value: Any) -> bool:
+    return is_real(value) and math.isfinite(value)
 
 
-def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, (float, np.floating))) and math.isfinite(value)
-
-
-#: What each protocol parameter must be: (the rule in words, its check).
-RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    "order": ("a string", lambda v: isinstance(v, str)),
-    "test_days": ("a number > 0", lambda v: _is_number(v) and v > 0),
-    "min_session_length": ("an integer >= 2", lambda v: _is_int(v) and v >= 2),
-    "min_item_support": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
-    "fraction": ("a number >= 1, or null for all", lambda v: v is None or (_is_number(v) and v >= 1)),
+#: What each protocol parameter must be.
+RULES: dict[str, Rule] = {
+    "order": Rule("a string", lambda v: isinstance(v, str)),
+    "test_days": Rule("a number > 0", lambda v: _finite(v) and v > 0),
+    "min_session_length": Rule("an integer >= 2", lambda v: is_integer(v) and v >= 2),
+    "min_item_support": Rule("an integer >= 1", lambda v: is_integer(v) and v >= 1),
+    "fraction": Rule("a number >= 1, or null for all", lambda v: v is None or (_finite(v) and v >= 1)),
 }
 
 
-def rule_problem(rule: tuple[str, Callable[[Any], bool]], value: Any) -> str | None:
+def rule_problem(rule: Rule, value: Any) -> str | None:
     """``"must be <rule>, got <value>"`` when ``value`` breaks ``rule``, else None."""
-    what, ok = rule
-    return None if ok(value) else f"must be {what}, got {value!r}"
+    return None if rule.ok(value) else f"must be {rule.expected}, got {value!r}"
 
 
 @dataclass(frozen=True)
