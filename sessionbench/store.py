@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -165,42 +166,42 @@ def check_result(path: Path) -> dict[str, Any]:
         raise DamagedResult(f"result {path} is damaged ({type(e).__name__}: {e})") from e
     ranks = path.parent / Path(str(ranks_file)).name
     try:
-        data = ranks.read_bytes()
+        data = ranks.read_bytes()  # read once: checksummed, then parsed from memory
         expected = result.get("ranks_sha256")
         if expected is not None and hashlib.sha256(data).hexdigest() != expected:
             raise ValueError("its sha256 differs from the one its result recorded")
-        with np.load(ranks, allow_pickle=False) as z:
-            lengths = {name: len(z[name]) for name in ("greater", "equal", "prefix_lengths")}
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            arrays = {name: z[name] for name in ("greater", "equal", "prefix_lengths")}
     except Exception as e:  # noqa: BLE001 - a zip, npy or checksum error all mean the same
         raise DamagedResult(f"ranks file {ranks} of result {path.name} is damaged ({type(e).__name__}: {e})") from e
+    lengths = {name: len(a) for name, a in arrays.items()}
     if set(lengths.values()) != {n_cases}:
         raise DamagedResult(f"ranks file {ranks} holds {lengths} cases where its result {path.name} says {n_cases}")
-    _check_metrics(path, result, ranks)
+    _check_metrics(path, result, arrays["greater"], arrays["equal"])
     return result
 
 
 _NEEDED = ("method", "params", "seed", "by_ties", "dataset_info", "versions")
 
 
-def _check_metrics(path: Path, result: dict[str, Any], ranks: Path) -> None:
+def _check_metrics(path: Path, result: dict[str, Any], greater: np.ndarray, equal: np.ndarray) -> None:
     """The metrics the JSON states are those its verified ranks give (a damaged digit in the
     JSON shows here), and the fields a page needs are there."""
-    from sessionbench.evaluation import KS, metrics, ranks_from_counts
+    from sessionbench.evaluation import KS, TIE_MODES, metrics, ranks_from_counts
 
     missing = [k for k in _NEEDED if k not in result]
     if missing:
         raise DamagedResult(f"result {path} is damaged (it lacks {', '.join(missing)})")
-    with np.load(ranks, allow_pickle=False) as z:
-        greater, equal = z["greater"], z["equal"]
     try:
-        for mode, stated in result["by_ties"].items():
-            actual = metrics(ranks_from_counts(greater, equal, mode), KS)
-            if any(not np.isclose(stated["metrics"][k], v, rtol=0, atol=1e-12) for k, v in actual.items()):
-                raise DamagedResult(f"result {path} is damaged: its {mode} metrics are not those of its ranks file")
+        stated = {mode: {k: float(by["metrics"][k]) for k in by["metrics"]} for mode, by in result["by_ties"].items()}
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        if isinstance(e, DamagedResult):
-            raise
         raise DamagedResult(f"result {path} is damaged (by_ties: {type(e).__name__}: {e})") from e
+    if not set(stated) <= set(TIE_MODES):
+        raise DamagedResult(f"result {path} is damaged (by_ties names {sorted(set(stated) - set(TIE_MODES))}, not a tie mode)")
+    for mode, metric in stated.items():
+        actual = metrics(ranks_from_counts(greater, equal, mode), KS)
+        if any(not np.isclose(metric.get(k, np.nan), v, rtol=0, atol=1e-12) for k, v in actual.items()):
+            raise DamagedResult(f"result {path} is damaged: its {mode} metrics are not those of its ranks file")
 
 
 @contextlib.contextmanager
