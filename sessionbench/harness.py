@@ -62,8 +62,12 @@ def run_jobs(
     Datasets are loaded once here first, so that bad data is refused before any training and
     parallel workers read the splits from the cache.
     """
-    for dataset, data_dir, options in {(j.dataset, j.data_dir, json.dumps(j.data_options, sort_keys=True)) for j in jobs}:
-        load_dataset(dataset, data_dir, **json.loads(options))
+    splits = {}  # (name, fingerprint) of each dataset the jobs use
+    for key in {_data_key(job) for job in jobs}:
+        dataset, data_dir, options = key
+        split = load_dataset(dataset, data_dir, **json.loads(options))
+        splits[key] = (split.name, split.fingerprint)
+        del split
     results_dir = Path(results_dir).resolve()  # workers elsewhere (dask, ray) write where the client asked
     kwargs = dict(results_dir=results_dir, device=device, ties=ties, force=force, quick=quick)
     if n_jobs == 1 or len(jobs) <= 1:
@@ -75,7 +79,7 @@ def run_jobs(
         return outcomes
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
     log_level = logging.getLogger("sessionbench").getEffectiveLevel()
-    slots = {i: _slot_or_none(job, Path(results_dir), quick) for i, job in enumerate(jobs)}  # worked out here, before any worker runs
+    slots = {i: _slot_or_none(job, splits[_data_key(job)], results_dir, quick) for i, job in enumerate(jobs)}  # worked out before any worker runs
 
     def died(index: int, reason: str) -> JobOutcome:
         return _record_failure(jobs[index], f"WorkerDied: {reason}", slots[index])
@@ -93,7 +97,7 @@ def run_jobs(
 
     tasks = [(job, 0, log_level, kwargs) for job in jobs]  # 0: the workers keep their own thread count
     outcomes = []
-    for index, outcome in run_on_cluster(backend, _run_in_worker, tasks, Path(results_dir), died):
+    for index, outcome in run_on_cluster(backend, _run_in_worker, tasks, results_dir, died):
         log.info("%s", outcome.summary())
         outcomes.append(outcome)
     return outcomes
@@ -156,22 +160,35 @@ def run_job(
         return _record_failure(job, f"{type(e).__name__}: {e}", where, traceback.format_exc())
 
 
+def _data_key(job: Job) -> tuple[str, str | None, str]:
+    return job.dataset, job.data_dir, json.dumps(job.data_options, sort_keys=True)
+
+
 def _slot(job: Job, results_dir: Path, quick: bool) -> tuple[Recommender, Split, dict[str, Any], Path, str]:
     """The job's recommender (constructed), split, identity, result folder and file stem."""
-    cls = resolve(job.method)
-    params = {**(cls.quick_params if quick else {}), **job.params}
-    recommender = cls(**params)
+    recommender = _recommender(job, quick)
     split = load_dataset(job.dataset, job.data_dir, **job.data_options)
-    method = cls.name or job.method
-    identity = result_identity(split.name, split.fingerprint, method, job.method, cls, recommender.get_params(), job.seed, quick)
-    return recommender, split, identity, split_folder(results_dir, split.name, split.fingerprint), result_stem(identity)
+    identity, folder, stem = _place(job, recommender, split.name, split.fingerprint, results_dir, quick)
+    return recommender, split, identity, folder, stem
 
 
-def _slot_or_none(job: Job, results_dir: Path, quick: bool) -> tuple[Path, str, dict[str, Any]] | None:
-    """(folder, stem, identity) of a job, or None when it cannot be worked out (the job itself
-    will then fail and say why)."""
+def _recommender(job: Job, quick: bool) -> Recommender:
+    cls = resolve(job.method)
+    return cls(**{**(cls.quick_params if quick else {}), **job.params})
+
+
+def _place(job: Job, recommender: Recommender, name: str, fingerprint: str, results_dir: Path, quick: bool) -> tuple[dict[str, Any], Path, str]:
+    """(identity, result folder, file stem) of ``job`` on the split ``name`` with ``fingerprint``."""
+    cls = type(recommender)
+    identity = result_identity(name, fingerprint, cls.name or job.method, job.method, cls, recommender.get_params(), job.seed, quick)
+    return identity, split_folder(results_dir, name, fingerprint), result_stem(identity)
+
+
+def _slot_or_none(job: Job, split: tuple[str, str], results_dir: Path, quick: bool) -> tuple[Path, str, dict[str, Any]] | None:
+    """(folder, stem, identity) of a job on the split (name, fingerprint) already loaded, or
+    None when it cannot be worked out (the job itself will then fail and say why)."""
     try:
-        _, _, identity, folder, stem = _slot(job, results_dir, quick)
+        identity, folder, stem = _place(job, _recommender(job, quick), *split, results_dir, quick)
     except Exception:  # noqa: BLE001
         return None
     return folder, stem, identity

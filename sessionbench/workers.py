@@ -55,15 +55,18 @@ def run_in_processes(
                 running[receive] = (index, process)
             for conn in wait(list(running)):
                 index, process = running.pop(conn)  # type: ignore[call-overload]
+                error: Exception | None = None
                 try:
-                    value = conn.recv()
+                    value = conn.recv()  # before joining: a child blocks in send until it is read
                 except Exception as e:  # noqa: BLE001 - EOF: it died; anything else: its answer is unreadable
-                    _end(process)
-                    reason = _death(process.exitcode) if isinstance(e, (EOFError, OSError)) else f"its result could not be read back ({type(e).__name__}: {e})"
-                    value = on_death(index, reason)
+                    error = e
                 finally:
                     conn.close()
                 _end(process)
+                if isinstance(error, (EOFError, OSError)):
+                    value = on_death(index, _death(process.exitcode))
+                elif error is not None:
+                    value = on_death(index, f"its result could not be read back ({type(error).__name__}: {error})")
                 yield index, value
     finally:
         for conn, (_, process) in running.items():
