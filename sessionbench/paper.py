@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "BASELINE_ROWS",
+    "EXTRA_ROWS",
     "PROPOSED_ROW",
     "ROWS",
     "TABLE1",
@@ -30,6 +31,8 @@ __all__ = [
 #: Table 3's rows in the paper's order; the last is the proposed model.
 ROWS = ("POP", "S-POP", "Item-KNN", "BPR-MF", "FPMC", "GRU-Rec", "Improved GRU-Rec", "NARM")
 PROPOSED_ROW = "NARM"
+#: Reference rows beside the paper's own (a published setting of a paper's method).
+EXTRA_ROWS = ("GRU4Rec (tuned)",)
 BASELINE_ROWS = ROWS[:-1]
 
 #: Table 1: clicks, train sequences, test sequences, items, average length.

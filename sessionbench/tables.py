@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from scipy.stats import wilcoxon
 from tabulate import tabulate
 
 from sessionbench import paper
 from sessionbench.files import inside, safe_name
 from sessionbench.runs import Group, label_groups, load_runs, markdown_text, resolve_split_folder
+from sessionbench.table3 import best as best_of_row
+from sessionbench.table3 import table3
 
 __all__ = ["SUITES", "render", "write_tables"]
 
@@ -72,7 +72,7 @@ def render(results_dir: Path, dataset: str, ties: str = "conservative", suite: s
     if "2" in tables:
         parts.append(_table2(groups, base, ties, published_order))
     if "3" in tables:
-        parts.append(_table3(main, labels, ties, reference))
+        parts.append(table3(main, labels, ties, reference))
     if "4" in tables:
         parts.append(_table4(groups, base, ties, published_order))
     if "5" in tables:
@@ -175,64 +175,8 @@ def _number(x: float) -> str:
     return f"{x:,}" if isinstance(x, int) or float(x).is_integer() else f"{x:.2f}"
 
 
-def _table3(groups: Sequence[Group], labels: dict[int, str], ties: str, reference: paper.Reference | None) -> str:
-    if not groups:
-        return ""
-    proposed = _best(groups, paper.PROPOSED_ROW, ties)
-    rows = []
-    for g in groups:
-        ref = reference.rows.get(g.paper_row or "") if reference else None
-        recall, mrr = 100 * g.mean("recall@20", ties), 100 * g.mean("mrr@20", ties)
-        rows.append(
-            [
-                labels[id(g)],
-                g.cell("recall@20", ties),
-                f"{ref[0]:.2f}" if ref else "",
-                f"{recall - ref[0]:+.2f}" if ref else "",
-                g.cell("mrr@20", ties),
-                f"{ref[1]:.2f}" if ref else "",
-                f"{mrr - ref[1]:+.2f}" if ref else "",
-                _significance(g, proposed, ties),
-                f"{g.cost('fit_seconds'):.1f}",
-                f"{g.cost('evaluate_seconds'):.1f}",
-                f"{g.cost('peak_rss_bytes') / 2**30:.2f}",
-                str(len(g.runs)),
-            ]
-        )
-    headers = ["method", "Recall@20", "ref.", "Δ", "MRR@20", "ref.", "Δ", "p vs NARM", "fit s", "eval s", "peak GiB", "seeds"]
-    table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-    return (
-        "## Table 3: Recall@20 and MRR@20 (%)\n\n"
-        f"{table}\n\nΔ = ours - reference. p vs NARM: two-sided Wilcoxon signed-rank tests over the paired "
-        "test cases, on hits@20 (Recall@20) / on reciprocal ranks cut at 20 (MRR@20), per-case values "
-        "averaged over seeds. Costs are means over seeds: fit and evaluation wall seconds, peak resident "
-        "memory of the process during the run.\n"
-    )
-
-
-def _best(groups: Sequence[Group], row: str, ties: str) -> Group | None:
-    candidates = [g for g in groups if g.paper_row == row]
-    return max(candidates, key=lambda g: g.mean("recall@20", ties)) if candidates else None
-
-
-def _significance(group: Group, proposed: Group | None, ties: str) -> str:
-    if proposed is None or group is proposed:
-        return ""
-    if group.runs[0]["n_test_cases"] != proposed.runs[0]["n_test_cases"]:
-        return "n/a"
-    ours, theirs = group.per_case(ties), proposed.per_case(ties)
-    return " / ".join(_p_value(a, b) for a, b in zip(ours, theirs))
-
-
-def _p_value(a: np.ndarray, b: np.ndarray) -> str:
-    if np.array_equal(a, b):
-        return "1"
-    p = float(wilcoxon(a, b, zero_method="wilcox", alternative="two-sided").pvalue)
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def _table5(groups: Sequence[Group], labels: dict[int, str], ties: str) -> str:
-    ours = _best(groups, paper.PROPOSED_ROW, ties)
+    ours = best_of_row(groups, paper.PROPOSED_ROW, ties)
     baselines = [g for g in groups if g.paper_row in paper.BASELINE_ROWS]
     if ours is None or not baselines:
         missing = " and ".join(w for w, gone in (("NARM", ours is None), ("one of the paper's baselines", not baselines)) if gone)
@@ -312,7 +256,7 @@ def _figures(results_dir: Path, dataset: str, groups: Sequence[Group], labels: d
     from sessionbench.figures import bar_figure
 
     lines = ["## Figures", ""]
-    ours = _best(groups, paper.PROPOSED_ROW, ties)
+    ours = best_of_row(groups, paper.PROPOSED_ROW, ties)
     baselines = [g for g in groups if g.paper_row in paper.BASELINE_ROWS]
     if ours is not None and baselines:
         best = max(baselines, key=lambda g: g.mean("recall@20", ties))
