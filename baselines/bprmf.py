@@ -71,6 +71,7 @@ import torch
 from sessionbench.data import Split
 from sessionbench.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, check_params
 from sessionbench.recommender import PrefixBatch, Recommender
+from sessionbench.search_space import Choice, Float, Int, Space
 
 __all__ = ["BPRMF"]
 
@@ -98,6 +99,13 @@ class BPRMF(Recommender):
     name: ClassVar[str] = "bprmf"
     paper_row: ClassVar[str | None] = "BPR-MF"
     quick_params: ClassVar[dict] = {"epochs": 2}
+    #: Tuned by ``--tune``: around the grid of the module docstring (1.0 diverged; L2 includes 0).
+    search_space: ClassVar[dict[str, Space]] = {
+        "embedding_size": Int(25, 200, log=True),
+        "learning_rate": Float(0.01, 0.5, log=True),
+        "l2": Choice(0.0, 0.00001, 0.0001, 0.001, 0.01),
+        "epochs": Int(10, 100, step=10),
+    }
 
     item_factors_: torch.Tensor | None = None  # float32[n_items, embedding_size] h_i
     item_bias_: torch.Tensor | None = None  # float32[n_items] b_i, UNSEEN_SCORE for items without clicks

@@ -67,6 +67,7 @@ import torch.nn.functional as F
 from sessionbench.data import Sessions, Split
 from sessionbench.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, check_params
 from sessionbench.recommender import PrefixBatch, Recommender
+from sessionbench.search_space import Choice, Float, Int, Space
 from sessionbench.training import generators, train_epochs
 
 __all__ = ["FPMC"]
@@ -95,6 +96,13 @@ class FPMC(Recommender):
     name: ClassVar[str] = "fpmc"
     paper_row: ClassVar[str | None] = "FPMC"
     quick_params: ClassVar[dict] = {"epochs": 1}
+    #: Tuned by ``--tune``: around the grid of the module docstring (L2 includes 0).
+    search_space: ClassVar[dict[str, Space]] = {
+        "embedding_size": Int(25, 200, log=True),
+        "learning_rate": Float(0.0003, 0.03, log=True),
+        "l2": Choice(0.0, 0.0001, 0.001, 0.01),
+        "epochs": Int(5, 30, step=5),
+    }
 
     item_factors_: torch.Tensor | None = None  # float32[n_items, embedding_size] V_IL, the candidate side
     last_factors_: torch.Tensor | None = None  # float32[n_items, embedding_size] V_LI, the last-click side

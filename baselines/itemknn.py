@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 from sessionbench.data import Sessions, Split
 from sessionbench.params import NON_NEGATIVE, POSITIVE_INT, UNIT, check_params, one_of, optional
 from sessionbench.recommender import PrefixBatch, Recommender
+from sessionbench.search_space import Float, Int, Space
 
 __all__ = ["ItemKNN"]
 
@@ -83,6 +84,13 @@ class ItemKNN(Recommender):
 
     name: ClassVar[str] = "itemknn"
     paper_row: ClassVar[str | None] = "Item-KNN"
+    #: Tuned by ``--tune``: neighbours kept, the support damping lambda and the exponent alpha
+    #: (the reference's 100, 20 and 0.5 lie inside; ``counting`` stays the reference's).
+    search_space: ClassVar[dict[str, Space]] = {
+        "n_neighbors": Int(20, 2000, log=True),
+        "lmbd": Float(1.0, 200.0, log=True),
+        "alpha": Float(0.0, 1.0),
+    }
 
     similarities_: sp.csr_matrix | None = None  # float32[n_items + 1, n_items]; row = last click, last row empty
     seen_: np.ndarray | None = None  # bool[n_items] item has training clicks

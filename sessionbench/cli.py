@@ -23,6 +23,8 @@ from sessionbench.registry import UnknownRecommender, builtin_names, registered,
 from sessionbench.runs import Group
 from sessionbench.store import split_folders
 from sessionbench.tables import SUITES, write_tables
+from sessionbench.tuned import TuningRequest, run_settings
+from sessionbench.tuning import METRICS
 
 __all__ = ["main", "parser", "run"]
 
@@ -67,6 +69,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default=None, type=Path,
                    help="where raw results and tables go (default: results, or results-quick with --quick, so that smoke runs never sit beside full ones)")
     p.add_argument("--force", action="store_true", help="rerun jobs whose result exists, and train from the start rather than resume an interrupted training from its checkpoint (default: reuse, resume)")
+    p.add_argument("--tune", type=int, default=None, metavar="N",
+                   help="first tune each method that declares a search space: N trials of optuna's TPE sampler on the most recent 10%% of the training sessions, written to RESULTS_DIR/params/<dataset>/<method>.json (reused when made the same way; --force tunes again), then run the chosen settings (default: no tuning)")
+    p.add_argument("--tune-metric", default="mrr@20", choices=METRICS, help="what --tune maximises on the validation sessions, conservative ties (default: mrr@20)")
+    p.add_argument("--tune-cases", type=int, default=10_000, metavar="N",
+                   help="score each trial on a fixed seeded sample of whole validation sessions holding about N cases, the same for every method; 0 scores all of them (default: 10000)")
+    p.add_argument("--tune-seed", type=int, default=0, metavar="N", help="seed of the TPE sampler, of every trial's fit and of the validation sample (default: 0)")
+    p.add_argument("--params", default=None, choices=("default", "tuned"),
+                   help="hyperparameters to run: default = each method's defaults; tuned = the settings in RESULTS_DIR/params/<dataset>/ written by --tune, defaults where a method has none, and --set must agree with a file (with --tune, --set holds a value fixed) (default: default, or tuned with --tune)")
     p.add_argument("--tables-only", action="store_true", help="only regenerate the markdown from saved raw results, no training")
     p.add_argument("--quick", action="store_true", help="smoke run: each method's quick settings (e.g. one epoch), stored as smoke runs and listed apart from full runs on the page (default: off)")
     p.add_argument("--attention-figure", type=Path, default=None, metavar="PNG",
@@ -226,6 +236,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_writable(results_dir)
     if args.attention_figure is not None and args.attention_figure.is_dir():
         raise UsageError(f"--attention-figure {args.attention_figure}: is a directory; give the path of a .png file to write")
+    _check_tuning(args)
     if args.tables_only:
         fingerprint = _fingerprint_if_at_hand(args, options)
         stored = split_folders(results_dir, name)
@@ -248,10 +259,12 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
     device = _device(args.device)
     split = load_dataset(args.dataset, args.data_dir, **options)  # bad data stops here, before any training
+    progress = not args.no_progress and sys.stderr.isatty()  # no bar's escape codes in a log file
+    tuned = _tuned(args, split, methods, overrides, results_dir, device, progress)
     split_name_, fingerprint = split.name, split.fingerprint
     del split  # the jobs load it again from the cache; the parent need not hold it for hours
     suite = None if args.suite == "main" else args.suite
-    jobs = plan([args.dataset], methods, seeds, overrides, args.data_dir, options, suite=suite)
+    jobs = plan([args.dataset], methods, seeds, overrides, args.data_dir, options, suite=suite, tuned=tuned)
     if "4" not in SUITES[args.suite]:
         for method in sorted({j.method for j in jobs if j.variant}):
             log.warning("%s: these settings are a cell of Tables 2 and 4, not of Table 3; "
@@ -267,7 +280,7 @@ def _run(args: argparse.Namespace) -> int:
             force=args.force,
             n_jobs=args.jobs,
             backend=args.backend,
-            progress=not args.no_progress and sys.stderr.isatty(),  # no bar's escape codes in a log file
+            progress=progress,
             quick=args.quick,
         )
     path = write_tables(results_dir, split_name_, args.ties, args.suite, fingerprint)
@@ -275,6 +288,29 @@ def _run(args: argparse.Namespace) -> int:
         _copy_attention_figure(outcomes, args.attention_figure)
     _summary(outcomes, path)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _check_tuning(args: argparse.Namespace) -> None:
+    if args.tune is not None and args.tune < 1:
+        raise UsageError(f"--tune must be >= 1 trials, got {args.tune}")
+    if args.tune is not None and args.params == "default":
+        raise UsageError("--tune runs the settings it tunes; drop --params default (or --tune)")
+    if args.tune_cases < 0:
+        raise UsageError(f"--tune-cases must be >= 0 (0: every validation case), got {args.tune_cases}")
+    if args.tables_only and (args.tune is not None or args.params is not None):
+        raise UsageError("--tables-only renders saved results; --tune and --params choose what to run")
+
+
+def _tuned(args: argparse.Namespace, split: Any, methods: list[str], overrides: dict[str, dict[str, Any]],
+           results_dir: Path, device: str, progress: bool) -> dict[str, Any]:
+    """The tuned setting per method (tuned now or read from RESULTS_DIR/params), when asked."""
+    if args.tune is None and args.params != "tuned":
+        return {}
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    request = TuningRequest(args.tune, args.tune_metric, args.tune_seed, args.tune_cases or None, args.force)
+    with logging_redirect_tqdm():
+        return run_settings(split, methods, overrides, request, results_dir=results_dir, quick=args.quick, device=device, progress=progress)
 
 
 def _fingerprint_if_at_hand(args: argparse.Namespace, options: dict[str, Any]) -> str | None:

@@ -15,9 +15,9 @@ Example::
     [set.narm]
     hidden_size = 100
 
-Every key is a command-line option (``results_dir`` is ``--results-dir``); a table or list is
-written out as the repeated or comma-separated flag. With several datasets the run is repeated
-for each, one page per dataset.
+Every key is a command-line option (``results_dir`` is ``--results-dir``, ``tune = 50`` is
+``--tune 50``); a table or list is written out as the repeated or comma-separated flag. With
+several datasets the run is repeated for each, one page per dataset.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["ExperimentError", "arguments"]
 
-_VALUES = {"data_dir", "device", "suite", "jobs", "backend", "cluster", "ties", "results_dir", "attention_figure", "dataset"}
+_VALUES = {"data_dir", "device", "suite", "jobs", "backend", "cluster", "ties", "results_dir", "attention_figure", "dataset",
+           "tune", "tune_metric", "tune_cases", "tune_seed", "params"}
 _LISTS = {"methods", "seeds"}
 _FLAGS = {"force", "quick", "no_progress", "verbose"}
 _OTHER = {"datasets", "data_options", "set", "recommenders"}

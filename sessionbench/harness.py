@@ -10,6 +10,11 @@ temporary names and renamed when complete, so an interrupted run leaves the fini
 intact and nothing half-written. A failing job, whatever it raises (``SystemExit`` included;
 ``KeyboardInterrupt`` stops the run), or whose worker process dies, records its error in
 ``<key>.failed.json`` and the other jobs go on.
+
+A job whose hyperparameters a tuning chose (:mod:`sessionbench.tuned`) records how in the
+result's ``"tuning"``: the params file, its sha256, trials, metric and validation value. That
+record is not part of the identity (the same hyperparameters give the same result however they
+were chosen): a reused result takes the record of the job that reuses it.
 """
 
 from __future__ import annotations
@@ -143,7 +148,7 @@ def run_job(
             existing = None if force else read_result(path)
             if existing is not None and existing.get("identity") == identity:
                 checkpoint.unlink(missing_ok=True)  # left by a run killed after writing its result
-                return JobOutcome(job, "reused", path, existing)
+                return JobOutcome(job, "reused", path, _with_tuning(path, existing, job.tuning))
             if existing is not None:
                 log.info("%s: not reusing %s, because %s", job.describe(), path.name, difference(existing.get("identity"), identity))
             if force:
@@ -269,6 +274,7 @@ def _fit_and_evaluate(
         "resumed": resumed,
         "epochs": _epochs(recommender),
         "fit_report": _fit_report(recommender),
+        "tuning": _json_copy(job.tuning),
         "evaluate_seconds": round(evaluate_seconds, 3),
         "peak_rss_bytes": peak.peak,
         "process_peak_rss_bytes": peak.process_peak,
@@ -294,6 +300,21 @@ def _settings(cls: type[Recommender], params: dict[str, Any]) -> dict[str, Any]:
 def _fit_report(recommender: Recommender) -> dict[str, Any] | None:
     report = getattr(recommender, "fit_report_", None)
     return json.loads(json.dumps(report, default=str)) if report else None
+
+
+def _json_copy(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    return json.loads(json.dumps(record, default=str)) if record else None
+
+
+def _with_tuning(path: Path, result: dict[str, Any], tuning: dict[str, Any] | None) -> dict[str, Any]:
+    """The reused ``result`` with this job's tuning record, rewritten in place (under the slot's
+    lock) when it differs; metrics and ranks are untouched."""
+    record = _json_copy(tuning)
+    if result.get("tuning") == record:
+        return result
+    result = {**result, "tuning": record}
+    _atomic_write(path, json.dumps(result, indent=1, sort_keys=False).encode())
+    return result
 
 
 def _epochs(recommender: Recommender) -> list[dict[str, Any]] | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sessionbench.registry import resolve
 
-__all__ = ["Job", "JobOutcome", "params_hash", "plan"]
+__all__ = ["Job", "JobOutcome", "Tuned", "params_hash", "plan"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class Job:
         seed: Seed passed to ``fit``.
         data_dir: Where the dataset's files are (None: the default lookup).
         data_options: Extra options for ``load_dataset`` (e.g. ``order``).
+        variant: The suite whose hyperparameter settings produced ``params``, if not the main one.
+        tuning: How ``params`` were chosen when a tuning chose them (the params file, its
+            sha256, trials, metric, validation value), recorded in the result; else None.
     """
 
     dataset: str
@@ -34,11 +37,22 @@ class Job:
     seed: int = 0
     data_dir: str | None = None
     data_options: dict[str, Any] = field(default_factory=dict)
-    variant: str | None = None  # the suite whose hyperparameter settings produced `params`
+    variant: str | None = None
+    tuning: dict[str, Any] | None = None
 
     def describe(self) -> str:
         extra = "".join(f" {k}={v}" for k, v in self.params.items())
-        return f"{self.dataset} {self.method}{extra} seed{self.seed}"
+        tuned = f" (tuned, {self.tuning.get('n_trials')} trials)" if self.tuning else ""
+        return f"{self.dataset} {self.method}{extra}{tuned} seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """A method's tuned setting for :func:`plan`: ``params`` (every hyperparameter, as the
+    params file holds them) and ``record`` (what the result records as ``"tuning"``)."""
+
+    params: dict[str, Any]
+    record: dict[str, Any]
 
 
 @dataclass
@@ -71,6 +85,7 @@ def plan(
     data_dir: str | None = None,
     data_options: dict[str, Any] | None = None,
     suite: str | None = None,
+    tuned: dict[str, Tuned] | None = None,
 ) -> list[Job]:
     """Every (dataset, method, hyperparameter setting, seed) combination.
 
@@ -80,25 +95,38 @@ def plan(
     defaults is marked with its suite (``Job.variant``), which keeps it out of Table 3. So is one
     that moves a hyperparameter a suite sweeps away from the class default, even by ``params``
     (``narm.hidden_size=50`` is Table 4's d = 50 cell, not the paper's NARM of Table 3).
+
+    ``tuned`` (by method, for the one dataset it was tuned on) replaces a method's defaults
+    where a suite runs them (it lists no settings for the method): that job runs the tuned
+    setting (with ``params`` on top, which the caller has checked agree with it), counts as the
+    method's own setting (Table 3's, whatever it moved) and carries the tuning record. The
+    settings a suite lists (Table 4's hidden sizes) keep the paper's defaults around them.
     """
     params = params or {}
+    tuned = tuned or {}
     suites = ("main", "ablations") if suite == "paper" else (suite or "main",)
     jobs = []
     for method in methods:
         cls = resolve(method)
         overrides = params.get(method, {})
-        defaults, paper_setting = cls(**overrides).get_params(), cls().get_params()
+        paper_setting = cls().get_params()
+        own = tuned.get(method)
+        base = {k: v for k, v in own.params.items() if paper_setting.get(k) != v} if own else {}  # only what differs
+        own_setting = cls(**base).get_params()  # the method's own: the paper's, or the tuned one
+        defaults = cls(**{**base, **overrides}).get_params()
         swept = {key: name for name, options in cls.suite_params.items() for option in options for key in option}
-        settings: dict[str, tuple[dict[str, Any], str | None]] = {}
+        settings: dict[str, tuple[dict[str, Any], str | None, bool]] = {}
         for name in suites:
             for setting in cls.suite_params.get(name) or [{}]:
-                merged = {**setting, **overrides}
+                is_own = own is not None and not setting  # a suite that lists no settings runs the own one
+                merged = {**setting, **(base if is_own else {}), **overrides}
                 full = cls(**merged).get_params()
                 key = json.dumps(full, sort_keys=True, default=str)
-                moved = [swept[k] for k in swept if full[k] != paper_setting[k]]
-                settings.setdefault(key, (merged, name if full != defaults else (moved[0] if moved else None)))
-        for merged, variant in settings.values():
-            jobs += [Job(d, method, merged, s, data_dir, dict(data_options or {}), variant) for d in datasets for s in seeds]
+                moved = [swept[k] for k in swept if full[k] != (own_setting if is_own else paper_setting)[k]]
+                settings.setdefault(key, (merged, name if full != defaults else (moved[0] if moved else None), is_own))
+        for merged, variant, is_own in settings.values():
+            record = own.record if is_own and own is not None else None
+            jobs += [Job(d, method, merged, s, data_dir, dict(data_options or {}), variant, record) for d in datasets for s in seeds]
     return jobs
 
 

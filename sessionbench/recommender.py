@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from typing_extensions import Self
 
     from sessionbench.data import Split
+    from sessionbench.search_space import Space
 
 __all__ = ["PAD", "NotFittedError", "PrefixBatch", "Recommender"]
 
@@ -140,6 +141,11 @@ class Recommender(ABC):
     #: Rows of the paper's ablation tables this method fills, e.g. ``{"table2": "bi-linear",
     #: "table4": "hybrid"}`` (Table 4's column is the ``hidden_size`` hyperparameter).
     paper_tables: ClassVar[dict[str, str]] = {}
+
+    #: What ``--tune`` searches, hyperparameter by hyperparameter, e.g. ``{"n_neighbors":
+    #: Int(20, 2000, log=True), "alpha": Float(0.0, 1.0)}`` (see :mod:`sessionbench.search_space`);
+    #: the others keep their defaults. Empty (the default): the method is never tuned.
+    search_space: ClassVar[dict[str, Space]] = {}
 
     #: Device the fitted model scores on ("cpu" unless ``fit`` chose otherwise).
     device: str = "cpu"

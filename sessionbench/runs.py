@@ -5,8 +5,9 @@ page never mixes data. A damaged result is left out with a warning naming it (th
 its job, which holds the result's lock, sets it aside and runs it again); smoke runs
 (``--quick``) are kept apart from full runs. Runs group by method, settings and code version;
 a group is labelled by its method, and by the hyperparameters that differ from the method's
-defaults when it has any (``narm (hidden_size=50)``), never by a bare hash; groups that still
-read the same get their class, then their code version.
+defaults when it has any (``narm (hidden_size=50)``), never by a bare hash; a group whose
+setting a tuning chose is labelled as tuned, with its budget (``sknn (tuned, 50 trials)``);
+groups that still read the same get their class, then their code version, then their settings.
 """
 
 from __future__ import annotations
@@ -99,6 +100,13 @@ class Group:
         return dict(self.runs[0].get("settings") or {})
 
     @property
+    def tuning(self) -> dict[str, Any] | None:
+        """How a tuning chose this setting (params file, sha256, trials, metric, validation
+        value), when one did; None otherwise."""
+        record = self.runs[0].get("tuning")
+        return dict(record) if isinstance(record, dict) else None
+
+    @property
     def code(self) -> str:
         """The code version the group's runs came from."""
         return str((self.runs[0].get("identity") or {}).get("code", "?"))
@@ -182,14 +190,15 @@ def load_runs(folder: Path | None) -> Runs:
 
 def label_groups(groups: Sequence[Group]) -> dict[int, str]:
     """A label per group (by ``id``), markdown-safe: the method; with its non-default settings
-    in brackets when it has any; with its class when groups would still read the same (a
-    plugin reusing a built-in's name), then with its code version (runs of one setting made
-    by different code are never averaged into one cell)."""
+    in brackets when it has any, or "tuned" and the trials when a tuning chose them; with its
+    class when groups would still read the same (a plugin reusing a built-in's name), then with
+    its code version (runs of one setting made by different code are never averaged into one
+    cell), then with its settings (two tunings that chose differently)."""
     labels: dict[int, str] = {}
     for g in groups:
-        settings = ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(g.settings.items()))
-        labels[id(g)] = f"{g.method} ({settings})" if settings else g.method
-    for tag in (lambda g: g.class_name, lambda g: f"code {g.code}"):
+        labels[id(g)] = f"{g.method} ({_tuned_text(g.tuning)})" if g.tuning else (
+            f"{g.method} ({_settings_text(g)})" if g.settings else g.method)
+    for tag in (lambda g: g.class_name, lambda g: f"code {g.code}", lambda g: _settings_text(g) or "defaults"):
         sharing: dict[str, list[Group]] = {}
         for g in groups:
             sharing.setdefault(labels[id(g)], []).append(g)
@@ -198,6 +207,15 @@ def label_groups(groups: Sequence[Group]) -> dict[int, str]:
                 for g in same:
                     labels[id(g)] = f"{labels[id(g)]} [{tag(g)}]"
     return {k: markdown_text(v) for k, v in labels.items()}
+
+
+def _settings_text(group: Group) -> str:
+    return ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sorted(group.settings.items()))
+
+
+def _tuned_text(record: dict[str, Any]) -> str:
+    trials = record.get("n_trials")
+    return f"tuned, {trials} trials" if isinstance(trials, int) else "tuned"
 
 
 def load_results(results_dir: str | Path, dataset: str | None = None) -> pd.DataFrame:
@@ -211,6 +229,7 @@ def load_results(results_dir: str | Path, dataset: str | None = None) -> pd.Data
         Columns ``dataset, fingerprint, method, key, class, settings`` (the hyperparameters
         that differ from the defaults, a dict), ``params`` (all of them), ``seed, quick``, one
         column per tie mode and metric (``conservative/recall@20``, ``standard/mrr@10``, ...),
+        ``tuning`` (how a tuning chose the settings, a dict, or None),
         ``n_test_cases, fit_seconds, evaluate_seconds, peak_rss_bytes, device, code`` (the code
         version a reuse matches), ``commit, dirty, finished_at``. Damaged results are left out
         with a warning, as on the pages.
@@ -248,6 +267,7 @@ def _row(run: dict[str, Any], folder: Path) -> dict[str, Any]:
     }
     for mode, by in run["by_ties"].items():
         row |= {f"{mode}/{metric}": value for metric, value in by["metrics"].items()}
+    row["tuning"] = run.get("tuning")
     row |= {k: run.get(k) for k in ("n_test_cases", "fit_seconds", "evaluate_seconds", "peak_rss_bytes", "device")}
     row |= {"code": identity.get("code"), "commit": code.get("commit"), "dirty": code.get("dirty"), "finished_at": run.get("finished_at")}
     return row
