@@ -34,7 +34,6 @@ __all__ = ["Group", "Runs", "label_groups", "load_results", "load_runs", "markdo
 
 log = logging.getLogger(__name__)
 
-_EXTRA_ROWS = ("GRU4Rec (tuned)",)
 _FIGURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.png")
 
 
@@ -182,7 +181,7 @@ def load_runs(folder: Path | None) -> Runs:
         group.runs.append(run)
     for group in groups.values():
         group.runs.sort(key=lambda r: r["seed"])
-    order = {row: i for i, row in enumerate(paper.ROWS + _EXTRA_ROWS)}
+    order = {row: i for i, row in enumerate(paper.ROWS + paper.EXTRA_ROWS)}
     ordered = sorted(groups.values(), key=lambda g: (order.get(g.paper_row or "", len(order)), g.method, g.key))
     quick = [g for g in ordered if g.runs[0].get("quick")]
     return Runs(folder, [g for g in ordered if not g.runs[0].get("quick")], quick, failures)

@@ -49,7 +49,7 @@ def table3(groups: Sequence[Group], labels: dict[int, str], ties: str, reference
         rows += [_row(g, labels, ties, reference, proposed) for g in beyond]
     headers = ["method", "Recall@20", "ref.", "Δ", "MRR@20", "ref.", "Δ", "p vs NARM", "fit s", "eval s", "peak GiB", "seeds"]
     table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-    tuned = [g for g in groups if getattr(g, "tuning", None)]
+    tuned = [g for g in groups if g.tuning]
     tuning = (
         " Rows marked *tuned* ran the setting chosen on the validation split (the most recent 10% of the "
         "training sessions) by the number of trials they name; see docs/protocol.md, Tuning."
