@@ -72,7 +72,7 @@ def render(results_dir: Path, dataset: str, ties: str = "conservative", suite: s
     if "2" in tables:
         parts.append(_table2(groups, base, ties, published_order))
     if "3" in tables:
-        parts.append(table3(main, labels, ties, reference))
+        parts.append(table3(main, labels, ties, reference, base))
     if "4" in tables:
         parts.append(_table4(groups, base, ties, published_order))
     if "5" in tables:
