@@ -10,6 +10,9 @@ conservative ties, on its most recent sessions, or on a fixed seeded sample of t
 (:func:`validation_sample`: the same sessions for every method and every trial). Both live in
 :mod:`sessionbench.validation` and are re-exported here. The best trial's setting (the earliest
 of equal values) is what :mod:`sessionbench.tuned` writes to a params file and a run uses.
+On small grids TPE proposes a setting it has tried before; such a trial counts against the
+budget and takes the first one's value without fitting again (a fit is deterministic for its
+seed), so a repeat costs nothing.
 
 Resuming: with ``journal``, every finished trial is appended to a JSON-lines file whose first
 line names the setup. Tuning again with the same setup replays the logged trials through a
@@ -193,6 +196,7 @@ def tune(
     })
     log_ = _Journal(Path(journal), setup) if journal is not None else None
     trials: list[dict[str, Any]] = []
+    seen: dict[str, dict[str, Any]] = {}  # setting -> its first trial: TPE proposes a setting again on small grids
     with _quiet(optuna), tqdm(total=n_trials, desc=f"tune {name}", unit="trial", disable=not progress, leave=False) as bar:
         study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
         for number in range(n_trials):
@@ -200,9 +204,15 @@ def tune(
             params = _json({**fixed, **{key: dimension.suggest(trial, key) for key, dimension in space.items()}})
             entry = log_.replay(number, params) if log_ is not None else None
             if entry is None:
-                entry = _run_trial(cls, name, params, view, sample, seed, device, metric, number)
+                earlier = seen.get(json.dumps(params, sort_keys=True))
+                if earlier is not None:  # a fit is deterministic for its seed: the same setting scores the same
+                    entry = {**earlier, "number": number, "seconds": 0.0, "repeat_of": earlier["number"]}
+                    log.debug("%s trial %d repeats trial %d: %s", name, number, earlier["number"], params)
+                else:
+                    entry = _run_trial(cls, name, params, view, sample, seed, device, metric, number)
                 if log_ is not None:
                     log_.append(entry)
+            seen.setdefault(json.dumps(params, sort_keys=True), entry)
             if entry["state"] == "complete":
                 study.tell(trial, entry["value"])
             else:

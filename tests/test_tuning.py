@@ -13,7 +13,7 @@ from sessionbench.data import Sessions, Split, load_dataset
 from sessionbench.experiment import arguments
 from sessionbench.recommender import Recommender
 from sessionbench.runs import Group, label_groups, load_runs
-from sessionbench.search_space import Float
+from sessionbench.search_space import Choice, Float
 from sessionbench.tuned import ParamsFileError, check_params_file, params_path, read_params_file, write_params_file
 from sessionbench.tuning import TuningError, tune, validation_sample, validation_split
 
@@ -293,3 +293,26 @@ def test_a_tuned_setting_is_the_methods_own_and_the_suite_settings_keep_the_defa
     plain = plan(["synthetic"], ["test_tuning:Swept"], [0], suite="paper")
     assert sorted(json.dumps(j.params) for j in plain) == ['{"boost": 0.5}', '{"boost": 1.5}', "{}"]
     assert all(j.tuning is None for j in plain)
+
+
+class Counted(Boosted):
+    """Boosted on a two-point grid, counting its fits."""
+
+    name = "counted"
+    search_space: ClassVar[dict] = {"boost": Choice(0.0, 1.0)}
+    fits: ClassVar[int] = 0
+
+    def fit(self, split, *, seed, device="cpu", progress=True):
+        Counted.fits += 1
+        return super().fit(split, seed=seed, device=device, progress=progress)
+
+
+@needs_optuna
+def test_a_setting_proposed_again_is_not_fitted_again(split):
+    Counted.fits = 0
+    result = tune(split, Counted, 6, seed=0, max_cases=500, progress=False)
+    settings = [json.dumps(t["params"], sort_keys=True) for t in result.trials]
+    assert len(result.trials) == 6 and Counted.fits == len(set(settings)) <= 2  # six trials, at most two fits
+    first = {}
+    for trial, setting in zip(result.trials, settings):
+        assert trial["value"] == first.setdefault(setting, trial["value"])
