@@ -1,9 +1,14 @@
-"""Fit time, evaluation time and peak memory of Item-KNN, BPR-MF and FPMC at DIGINETICA and
-YOOCHOOSE 1/4 scale (the `diginetica` and `yoochoose` synthetic presets, issue 4).
+"""Fit time, evaluation time and peak memory of the non-neural methods at DIGINETICA and
+YOOCHOOSE 1/4 scale (the `diginetica` and `yoochoose` synthetic presets): Item-KNN, BPR-MF and
+FPMC (issue 4), and with ``--methods`` the session-kNN family and the rules (issue 25).
 
 Targets on the 2-core, 24 GB machine: Item-KNN fits in under a minute at DIGINETICA scale;
 every method stays under 12 GB peak at YOOCHOOSE 1/4 scale; evaluating 60k prefixes takes
-under a minute per method.
+under a minute per method (Item-KNN, BPR-MF, FPMC). SKNN, V-SKNN, STAN, VSTAN, SR and AR: fit
+under a minute and evaluation of 60k prefixes under five minutes at DIGINETICA scale, under 12 GB
+at YOOCHOOSE 1/4 scale:
+
+    python benchmarks/classic_baselines.py --methods sknn,vsknn,stan,vstan,sr,ar
 
 Each (preset, method) runs in its own process, so that its peak memory is its own: the
 process's resident memory is sampled every 20 ms from before ``fit`` to the end of the

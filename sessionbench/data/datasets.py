@@ -188,8 +188,10 @@ def load_dataset(
         for message in split.info.get("warnings", []):  # said when it was built; say it again
             warnings.warn(message, DataWarning, stacklevel=2)
     # a run loads its split several times (checks, jobs, workers): only a build is news
-    log.log(logging.INFO if built else logging.DEBUG, "%s: %s (%s) %s in %.2f s", split.name, split.info.get("form"),
-            split.info.get("source"), "built" if built else "from the cache", time.perf_counter() - started)
+    form, source = split.info.get("form"), split.info.get("source")
+    what = form if source is None or str(source) in str(form) else f"{form} ({source})"  # the form may name its files
+    log.log(logging.INFO if built else logging.DEBUG, "%s: %s %s in %.2f s", split.name, what,
+            "built" if built else "from the cache", time.perf_counter() - started)
     return split
 
 
