@@ -182,7 +182,8 @@ def load_runs(folder: Path | None) -> Runs:
     for group in groups.values():
         group.runs.sort(key=lambda r: r["seed"])
     order = {row: i for i, row in enumerate(paper.ROWS + paper.EXTRA_ROWS)}
-    ordered = sorted(groups.values(), key=lambda g: (order.get(g.paper_row or "", len(order)), g.method, g.key))
+    # the paper's order, then by method; a method's own settings before its tuned one
+    ordered = sorted(groups.values(), key=lambda g: (order.get(g.paper_row or "", len(order)), g.method, g.tuning is not None, g.key))
     quick = [g for g in ordered if g.runs[0].get("quick")]
     return Runs(folder, [g for g in ordered if not g.runs[0].get("quick")], quick, failures)
 
