@@ -48,6 +48,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from sessionbench.blocks import budget_blocks
 from sessionbench.data import Sessions, Split
 from sessionbench.params import NON_NEGATIVE, POSITIVE_INT, UNIT, check_params, one_of, optional
 from sessionbench.recommender import PrefixBatch, Recommender
@@ -119,7 +120,7 @@ class ItemKNN(Recommender):
         norm_row[norm_row == 0] = 1.0  # lmbd = 0 and no clicks: cooc is 0 there anyway (reference: norm 1)
         norm_col[norm_col == 0] = 1.0
         blocks = []
-        for lo, hi in tqdm(_blocks(bound, _BLOCK_ENTRIES), desc="itemknn", unit="block", disable=not progress, leave=False):
+        for lo, hi in tqdm(budget_blocks(bound, _BLOCK_ENTRIES), desc="itemknn", unit="block", disable=not progress, leave=False):
             cooc = (left_t[lo:hi] @ binary).tocoo()
             rows, cols, values = cooc.row.astype(np.int64) + lo, cooc.col.astype(np.int64), cooc.data
             off_diagonal = rows != cols  # reference: iarray[i] = 0
@@ -152,17 +153,6 @@ def _session_item_counts(sessions: Sessions, n_items: int) -> sp.csr_matrix:
     matrix = sp.csr_matrix((data, (rows, sessions.items.astype(np.int64))), shape=(len(sessions), n_items))
     matrix.sum_duplicates()
     return matrix
-
-
-def _blocks(bound: np.ndarray, budget: int) -> list[tuple[int, int]]:
-    """Consecutive row ranges whose summed ``bound`` stays under ``budget`` (one row at least)."""
-    out, lo, total = [], 0, np.cumsum(bound)
-    while lo < len(bound):
-        base = total[lo - 1] if lo else 0.0
-        hi = max(int(np.searchsorted(total, base + budget, side="right")), lo + 1)
-        out.append((lo, min(hi, len(bound))))
-        lo = hi
-    return out
 
 
 def _top_per_row(

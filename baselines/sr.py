@@ -53,7 +53,6 @@ Deviations from the paper/reference:
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable
 from typing import ClassVar
@@ -62,6 +61,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from sessionbench.blocks import budget_blocks
 from sessionbench.data import Sessions, Split
 from sessionbench.data.sessions import ragged_ranges
 from sessionbench.params import POSITIVE_INT, Rule, check_params, is_integer, is_real, one_of
@@ -146,7 +146,7 @@ class RuleRecommender(Recommender):
         bound = np.bincount(clicks.items, weights=self._pair_counts(clicks), minlength=n_items)
         parts = []
         for lo, hi in tqdm(
-            _item_blocks(bound, _BLOCK_PAIRS), desc=self.name, unit="block", disable=not progress, leave=False
+            budget_blocks(bound, _BLOCK_PAIRS), desc=self.name, unit="block", disable=not progress, leave=False
         ):
             sources = np.flatnonzero((clicks.items >= lo) & (clicks.items < hi))
             source, target, weight, key = self._pairs(clicks, sources)
@@ -219,16 +219,6 @@ class Clicks:
         self.length = np.repeat(lengths, lengths)
         self.after = np.repeat(sessions.offsets[1:], lengths) - 1 - np.arange(len(self.items))
         self.longest = int(lengths.max()) if len(lengths) else 0
-
-
-def _item_blocks(bound: np.ndarray, budget: int) -> list[tuple[int, int]]:
-    """Consecutive item ranges [lo, hi) over which ``bound`` sums to about ``budget`` at most."""
-    total = np.cumsum(bound)
-    if len(total) == 0:
-        return []
-    cuts = np.searchsorted(total, np.arange(budget, total[-1], budget), side="right")
-    edges = np.unique(np.r_[0, cuts, len(bound)])
-    return [(int(lo), int(hi)) for lo, hi in itertools.pairwise(edges)]
 
 
 def _sum_rules(

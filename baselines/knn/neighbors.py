@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from sessionbench.blocks import budget_blocks
 from sessionbench.data import Sessions, Split
 from sessionbench.data.sessions import ragged_ranges
 from sessionbench.recommender import PrefixBatch, Recommender
@@ -349,15 +350,7 @@ def _chunks(index: SessionIndex, prefixes: Prefixes, sample_size: int) -> list[t
     known = prefixes.known
     posting_sizes = np.diff(index.postings.indptr)
     cost = np.bincount(prefixes.row[known], weights=posting_sizes[prefixes.item[known]], minlength=prefixes.n_rows)
-    max_rows = max(1, _TABLE_BUDGET // sample_size)
-    out, lo, total = [], 0, np.cumsum(cost)
-    while lo < prefixes.n_rows:
-        base = total[lo - 1] if lo else 0.0
-        hi = max(int(np.searchsorted(total, base + _PAIR_BUDGET, side="right")), lo + 1)
-        hi = min(hi, lo + max_rows, prefixes.n_rows)
-        out.append((lo, hi))
-        lo = hi
-    return out
+    return budget_blocks(cost, _PAIR_BUDGET, max_rows=max(1, _TABLE_BUDGET // sample_size))
 
 
 def _last_of_each(rows: np.ndarray, items: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, ...]:
