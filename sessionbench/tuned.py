@@ -16,7 +16,6 @@ and tunes again otherwise (``--force`` always), saying why.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, fields
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sessionbench.data import Split
+from sessionbench.data.cache import file_identity
 from sessionbench.files import atomic_write, inside, safe_name, set_aside
 from sessionbench.plan import Tuned
 from sessionbench.recommender import Recommender
@@ -146,7 +146,7 @@ def tuning_record(path: Path, results_dir: Path, result: TuningResult) -> dict[s
     that no page names a path of the machine), its sha256, the trials, metric and value."""
     return {
         "file": Path(path).relative_to(Path(results_dir)).as_posix(),
-        "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        "sha256": file_identity(Path(path))["sha256"],
         "n_trials": result.n_trials,
         "n_trials_asked": result.n_trials_asked,
         "metric": result.metric,
