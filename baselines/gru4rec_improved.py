@@ -60,6 +60,7 @@ from baselines.gru4rec import UNSEEN_SCORE, item_index
 from sessionbench.data import DATASETS, Sessions, Split
 from sessionbench.losses import linear_softmax_cross_entropy
 from sessionbench.params import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, check_params, one_of
+from sessionbench.precision import PRECISIONS, resolve_precision
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import (
     fit_checkpoint,
@@ -68,6 +69,7 @@ from sessionbench.training import (
     resolve_device,
     resumed,
     train_epochs,
+    weights_generator,
 )
 
 __all__ = ["ImprovedGRU4Rec", "ImprovedGRU4RecNet"]
@@ -139,6 +141,9 @@ class ImprovedGRU4Rec(Recommender):
             (paper Sec. 3.2). True: a fraction must come with it (``split.full_train``), else
             fit raises; "if-available": without it, train on the fraction alone; False: never.
         pretrain_epochs: Epochs of pre-training on the whole training data.
+        precision: Of the training loss's products with every item: "auto" (bf16 inputs,
+            fp32 accumulation, where the CPU or GPU does bf16 natively; else fp32), "fp32" or
+            "bf16" (:mod:`sessionbench.precision`). Scoring is fp32 always.
     """
 
     name: ClassVar[str] = "gru4rec-improved"
@@ -152,6 +157,7 @@ class ImprovedGRU4Rec(Recommender):
     history_: list | None = None  # EpochLog per epoch run (pretraining first): loss, seconds
     resumed_: dict | None = None  # {"epochs", "seconds"} taken from a checkpoint by the last fit
     fit_report_: dict[str, str] | None = None  # {"pretrain": the pre-training the last fit did, in words}
+    precision_: str | None = None  # "fp32" or "bf16": what ``precision`` meant in the last fit
 
     def __init__(
         self,
@@ -164,14 +170,17 @@ class ImprovedGRU4Rec(Recommender):
         epochs: int = 10,
         pretrain: bool | str = True,
         pretrain_epochs: int = 5,
+        precision: str = "auto",
     ) -> None:
         self.embedding_size, self.hidden_size, self.click_dropout = embedding_size, hidden_size, click_dropout
         self.learning_rate, self.batch_size, self.max_length = learning_rate, batch_size, max_length
         self.epochs, self.pretrain, self.pretrain_epochs = epochs, pretrain, pretrain_epochs
+        self.precision = precision
         check_params(
             self, embedding_size=POSITIVE_INT, hidden_size=POSITIVE_INT, click_dropout=FRACTION, learning_rate=POSITIVE,
             batch_size=POSITIVE_INT, max_length=POSITIVE_INT, epochs=POSITIVE_INT,
             pretrain=one_of(True, False, "if-available"), pretrain_epochs=NON_NEGATIVE_INT,
+            precision=one_of(*PRECISIONS),
         )
 
     def fit(
@@ -198,11 +207,13 @@ class ImprovedGRU4Rec(Recommender):
         self.fit_report_ = {"pretrain": report}
         dev = resolve_device(device)
         self.device = str(dev)
+        self.precision_ = resolve_precision(self.precision, dev)
         rng, gen = generators(seed, dev)
         seen = [split.train.items] + ([split.full_train.items] if pretraining else [])
         counts = sum(np.bincount(items, minlength=split.n_items) for items in seen)
         known, compact = item_index(counts)
-        self.net_ = ImprovedGRU4RecNet(len(known), self.embedding_size, self.hidden_size, gen).to(dev)
+        init = weights_generator(gen)  # the weights are drawn on the CPU, whatever the device
+        self.net_ = ImprovedGRU4RecNet(len(known), self.embedding_size, self.hidden_size, init).to(dev)
         self.item_map_, self.known_ = torch.from_numpy(compact).to(dev), torch.from_numpy(known).to(dev)
         self.n_items_ = split.n_items
         # one loop over both phases, each with a fresh Adam, so that one checkpoint holds them
@@ -264,7 +275,8 @@ class ImprovedGRU4Rec(Recommender):
                 items = items.masked_fill(dropped, 0)
             targets = self.item_map_[torch.from_numpy(batch.targets).to(self.device)]
             # softmax over all items, fused: equals F.cross_entropy(self.net_(items, lengths), targets)
-            loss = linear_softmax_cross_entropy(self.net_.last_state(items, lengths), self.net_.output, targets)
+            hidden = self.net_.last_state(items, lengths)
+            loss = linear_softmax_cross_entropy(hidden, self.net_.output, targets, precision=self.precision_)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,12 +44,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from narm.cases import Cases
 from narm.model import NARMModule
-from narm.recommender import NARM, _Cases
+from narm.recommender import NARM
 from sessionbench.data import Split, load_dataset
 from sessionbench.losses import softmax_cross_entropy
+from sessionbench.precision import resolve_precision
 from sessionbench.training import generators, resolve_device
-
 
 DEVICE = torch.device("cpu")  # set once by main(); every section allocates and times here
 
@@ -77,31 +78,48 @@ def _load() -> str:
     return f"load average {os.getloadavg()[0]:.2f}"
 
 
-def matmul_section(n_items: int, batch: int, dim: int, reps: int) -> float:
-    gen = torch.Generator().manual_seed(0)
-    items, query = torch.randn(n_items, dim, generator=gen).to(DEVICE), torch.randn(batch, dim, generator=gen).to(DEVICE)
-    grad = torch.randn(batch, n_items, generator=gen).to(DEVICE)
-    grad_t = grad.T.contiguous()
-    out_bn, out_nb = torch.empty(batch, n_items, device=DEVICE), torch.empty(n_items, batch, device=DEVICE)
-    out_q, out_items = torch.empty(batch, dim, device=DEVICE), torch.empty(n_items, dim, device=DEVICE)
+def matmul_section(n_items: int, batch: int, dim: int, reps: int) -> dict[str, float]:
+    """Times the three products of a scoring step in each layout, fp32 and bf16; returns, per
+    dtype, the seconds of the three at their fastest layouts (what a loss is measured against)."""
     flop = 2 * batch * dim * n_items
     print(f"\n[matmul] plain torch.mm, preallocated outputs, {flop / 1e9:.2f} GFLOP each ({_load()})")
-    best = 0.0
-    for name, fn in (
-        (f"logits  [{batch}x{dim}] x [{dim}x{n_items}]", lambda: torch.mm(query, items.T, out=out_bn)),
-        (f"logits' [{n_items}x{dim}] x [{dim}x{batch}]", lambda: torch.mm(items, query.T, out=out_nb)),
-        (f"d query [{batch}x{n_items}] x [{n_items}x{dim}]", lambda: torch.mm(grad, items, out=out_q)),
-        (f"d query from logits' (transposed view)", lambda: torch.mm(grad_t.T, items, out=out_q)),
-        (f"d items [{n_items}x{batch}] x [{batch}x{dim}] (transposed view)", lambda: torch.mm(grad.T, query, out=out_items)),
-        (f"d items from logits' (contiguous)", lambda: torch.mm(grad_t, query, out=out_items)),
-    ):
-        seconds = _best(fn, reps)
-        best = max(best, flop / seconds / 1e9)
-        print(f"  {name:52s}: {seconds * 1e3:7.1f} ms  {flop / seconds / 1e9:6.1f} GFLOP/s")
-    return best
+    bare = {}
+    for dtype, label in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+        gen = torch.Generator().manual_seed(0)
+        items = torch.randn(n_items, dim, generator=gen).to(DEVICE, dtype)
+        query = torch.randn(batch, dim, generator=gen).to(DEVICE, dtype)
+        grad = torch.randn(batch, n_items, generator=gen).to(DEVICE, dtype)
+        grad_t = grad.T.contiguous()
+        out_bn, out_nb = (torch.empty(*shape, device=DEVICE, dtype=dtype) for shape in ((batch, n_items), (n_items, batch)))
+        out_q, out_items = (torch.empty(*shape, device=DEVICE, dtype=dtype) for shape in ((batch, dim), (n_items, dim)))
+        products = {
+            "logits": (
+                (f"logits  [{batch}x{dim}] x [{dim}x{n_items}]", lambda: torch.mm(query, items.T, out=out_bn)),
+                (f"logits' [{n_items}x{dim}] x [{dim}x{batch}]", lambda: torch.mm(items, query.T, out=out_nb)),
+            ),
+            "query": (
+                (f"d query [{batch}x{n_items}] x [{n_items}x{dim}]", lambda: torch.mm(grad, items, out=out_q)),
+                ("d query from logits' (transposed view)", lambda: torch.mm(grad_t.T, items, out=out_q)),
+            ),
+            "items": (
+                (f"d items [{n_items}x{batch}] x [{batch}x{dim}] (transposed view)", lambda: torch.mm(grad.T, query, out=out_items)),
+                ("d items from logits' (contiguous)", lambda: torch.mm(grad_t, query, out=out_items)),
+            ),
+        }
+        total = 0.0
+        for layouts in products.values():
+            fastest = math.inf
+            for name, fn in layouts:
+                seconds = _best(fn, reps)
+                fastest = min(fastest, seconds)
+                print(f"  {label} {name:52s}: {seconds * 1e3:7.1f} ms  {flop / seconds / 1e9:6.1f} GFLOP/s")
+            total += fastest
+        bare[label] = total
+        print(f"  {label}: the three products at their fastest layouts: {total * 1e3:.1f} ms")
+    return bare
 
 
-def loss_section(n_items: int, batch: int, dim: int, reps: int) -> None:
+def loss_section(n_items: int, batch: int, dim: int, reps: int, bare: dict[str, float] | None = None) -> None:
     gen = torch.Generator().manual_seed(1)
     items = (0.1 * torch.randn(n_items, dim, generator=gen)).to(DEVICE).requires_grad_()
     query = torch.randn(batch, dim, generator=gen).to(DEVICE).requires_grad_()
@@ -118,14 +136,22 @@ def loss_section(n_items: int, batch: int, dim: int, reps: int) -> None:
 
     rows = [("F.cross_entropy, fp32", plain, reps), ("F.cross_entropy, bf16 autocast", bf16, max(2, reps // 3))]
     rows += [(f"fused, chunks of {c} rows", lambda c=c: softmax_cross_entropy(query, items, targets, c).backward(), reps) for c in (32, 64, 128, 512)]
+    rows += [
+        (f"fused bf16, chunks of {c} rows", lambda c=c: softmax_cross_entropy(query, items, targets, c, "bf16").backward(), reps)
+        for c in (32, 64, 128)
+    ]
     for name, fn, r in rows:
         seconds = _best(fn, r)
-        print(f"  {name:32s}: {seconds * 1e3:7.1f} ms  {flop / seconds / 1e9:6.1f} GFLOP/s of scoring matmuls")
+        share = ""
+        if bare:  # the loss's speed as a share of its three bare products' (1.0: the loss costs nothing else)
+            dtype = "bf16" if "bf16" in name and "autocast" not in name else "fp32"
+            share = f"  {bare[dtype] / seconds:5.0%} of bare {dtype} matmul speed"
+        print(f"  {name:32s}: {seconds * 1e3:7.1f} ms  {flop / seconds / 1e9:6.1f} GFLOP/s of scoring matmuls{share}")
 
 
-def _steps(split: Split, batch_size: int, n_batches: int, seed: int = 0) -> tuple[_Cases, list[torch.Tensor]]:
+def _steps(split: Split, batch_size: int, n_batches: int, seed: int = 0) -> tuple[Cases, list[torch.Tensor]]:
     rng, _ = generators(seed)
-    cases = _Cases(split.train, *split.train.prefix_cases(), 19, "last")
+    cases = Cases(split.train, *split.train.prefix_cases(), 19, "last")
     order = torch.from_numpy(rng.permutation(len(cases)))
     return cases, [order[i * batch_size : (i + 1) * batch_size] for i in range(n_batches)]
 
@@ -139,7 +165,8 @@ def step_section(split: Split, batch_size: int, n_batches: int) -> None:
         ("+ packed GRU", dict(packed=True, fused_loss=False, adam={"foreach": False})),
         ("+ fused chunked loss", dict(packed=True, fused_loss=True, adam={"foreach": False}, chunk=64)),
         ("+ fused Adam (what NARM uses on the CPU)", dict(packed=True, fused_loss=True, adam={"fused": True}, chunk=64)),
-        ("what NARM uses, 1 thread", dict(packed=True, fused_loss=True, adam={"fused": True}, chunk=64, threads=1)),
+        ("+ bf16 products (NARM's precision=auto here)", dict(packed=True, fused_loss=True, adam={"fused": True}, precision="bf16")),
+        ("fp32 products, 1 thread", dict(packed=True, fused_loss=True, adam={"fused": True}, chunk=64, threads=1)),
     ]
     if DEVICE.type != "cpu":
         # threads are a CPU setting; on a GPU, packing and chunking cost more than they save
@@ -157,7 +184,8 @@ def step_section(split: Split, batch_size: int, n_batches: int) -> None:
             optimizer.zero_grad(set_to_none=True)
             context, _ = module.encode(items, lengths, gen, packed=cfg["packed"])
             if cfg["fused_loss"]:
-                loss = softmax_cross_entropy(module.query(context), module.item_embeddings, targets, cfg.get("chunk"))
+                query = module.query(context)
+                loss = softmax_cross_entropy(query, module.item_embeddings, targets, cfg.get("chunk"), cfg.get("precision", "fp32"))
             else:
                 loss = F.cross_entropy(module.scores(context), targets)
             loss.backward()
@@ -236,20 +264,21 @@ def recbole_section(split: Split, python: str, peers: str, n_batches: int, threa
             print(f"  RecBole NARM, prefixes padded to {max_len}: {r['seconds'] / n_batches * 1e3:7.1f} ms/batch  {512 * n_batches / r['seconds']:7.0f} sequences/s")
     torch.set_num_threads(threads)
     cases, batches = _steps(split, 512, n_batches + 1)
-    rec = NARM()
-    rec.n_items_ = split.n_items
-    rec.module_ = rec._new_module(split.n_items, torch.Generator().manual_seed(0))
-    optimizer = torch.optim.Adam(rec.module_.parameters(), lr=1e-3, fused=True)
-    gen = torch.Generator().manual_seed(0)
-    rec.module_.train()
-    rec._step(optimizer, *cases.batch(batches[0], torch.device("cpu")), gen)
-    started = time.perf_counter()
-    for index in batches[1:]:
-        rec._step(optimizer, *cases.batch(index, torch.device("cpu")), gen)
-    ours = time.perf_counter() - started
-    print(f"  ours (sessionbench NARM, last 19 clicks):       {ours / n_batches * 1e3:7.1f} ms/batch  {512 * n_batches / ours:7.0f} sequences/s")
-    for max_len, r in theirs.items():
-        print(f"  speed-up over RecBole (max_len {max_len}): {r['seconds'] / ours:.2f}x")
+    for precision in dict.fromkeys(("fp32", resolve_precision("auto", "cpu"))):
+        rec = NARM(precision=precision)
+        rec.n_items_, rec.precision_ = split.n_items, precision
+        rec.module_ = rec._new_module(split.n_items, torch.Generator().manual_seed(0))
+        optimizer = torch.optim.Adam(rec.module_.parameters(), lr=1e-3, fused=True)
+        gen = torch.Generator().manual_seed(0)
+        rec.module_.train()
+        rec._step(optimizer, *cases.batch(batches[0], torch.device("cpu")), gen)
+        started = time.perf_counter()
+        for index in batches[1:]:
+            rec._step(optimizer, *cases.batch(index, torch.device("cpu")), gen)
+        ours = time.perf_counter() - started
+        print(f"  ours (sessionbench NARM, last 19 clicks, {precision}):  {ours / n_batches * 1e3:7.1f} ms/batch  {512 * n_batches / ours:7.0f} sequences/s")
+        for max_len, r in theirs.items():
+            print(f"  speed-up of ours ({precision}) over RecBole (max_len {max_len}): {r['seconds'] / ours:.2f}x")
 
 
 def main() -> None:
@@ -281,10 +310,9 @@ def main() -> None:
     split = load_dataset("synthetic", size=args.size)
     print(f"synthetic {args.size}: {split.train.n_prefixes} training sequences, {split.n_items} items")
     skip = set(filter(None, args.skip.split(",")))
-    if "matmul" not in skip:
-        matmul_section(split.n_items, 512, 50, args.reps)
+    bare = matmul_section(split.n_items, 512, 50, args.reps) if "matmul" not in skip else None
     if "loss" not in skip:
-        loss_section(split.n_items, 512, 50, args.reps)
+        loss_section(split.n_items, 512, 50, args.reps, bare)
     if "step" not in skip:
         step_section(split, 512, args.batches)
     if args.epoch:

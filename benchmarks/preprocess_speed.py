@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 _MEASURE = """
 import json, sys, time
 t0 = time.perf_counter()

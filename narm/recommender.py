@@ -43,11 +43,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from narm.cases import Cases, truncate
 from narm.model import ATTENTION_NORMS, NARMModule
 from sessionbench.data import Sessions, Split
 from sessionbench.evaluation import rank_of_targets
 from sessionbench.losses import linear_softmax_cross_entropy, softmax_cross_entropy
 from sessionbench.params import FRACTION, OPEN_UNIT, POSITIVE, POSITIVE_INT, check_params, one_of, optional
+from sessionbench.precision import PRECISIONS, resolve_precision
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import (
     fit_checkpoint,
@@ -64,58 +66,6 @@ log = logging.getLogger(__name__)
 
 TRUNCATIONS = ("last", "first")
 VALIDATIONS = ("recent", "random")
-
-
-def truncate(batch: PrefixBatch, max_length: int, keep: str = "last") -> PrefixBatch:
-    """Cut prefixes longer than ``max_length`` to their last (or first) ``max_length`` clicks.
-
-    Args:
-        batch: Left-aligned prefixes, ``PAD`` after each row's length.
-        max_length: Clicks kept per prefix.
-        keep: "last" or "first".
-
-    Returns:
-        A batch of width <= ``max_length`` with the same targets.
-    """
-    kept = np.minimum(batch.lengths, max_length)
-    if keep == "first":
-        items = batch.items[:, :max_length].copy()
-        items[np.arange(items.shape[1])[None, :] >= kept[:, None]] = PAD
-        return PrefixBatch(items, kept, batch.targets)
-    width = int(kept.max()) if len(kept) else 0
-    cols = (batch.lengths - kept)[:, None] + np.arange(width)[None, :]
-    real = np.arange(width)[None, :] < kept[:, None]
-    items = np.where(real, np.take_along_axis(batch.items, np.minimum(cols, batch.items.shape[1] - 1), 1), PAD)
-    return PrefixBatch(items, kept, batch.targets)
-
-
-class _Cases:
-    """Training or validation prefixes held as tensors, truncated once: items int64[N, W]
-    (embedding rows, 0 = padding), lengths int64[N], targets int64[N] (item indices)."""
-
-    def __init__(self, sessions: Sessions, session: np.ndarray, length: np.ndarray, max_length: int, keep: str) -> None:
-        parts = [
-            truncate(sessions.gather_prefixes(session[lo : lo + 65536], length[lo : lo + 65536]), max_length, keep)
-            for lo in range(0, len(session), 65536)
-        ]
-        width = max(p.items.shape[1] for p in parts)
-        items = np.zeros((len(session), width), dtype=np.int64)
-        row = 0
-        for p in parts:
-            items[row : row + len(p), : p.items.shape[1]] = p.items + 1  # PAD (-1) -> row 0
-            row += len(p)
-        self.items = torch.from_numpy(items)
-        self.lengths = torch.from_numpy(np.concatenate([p.lengths for p in parts]))
-        self.targets = torch.from_numpy(np.concatenate([p.targets for p in parts]))
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def batch(self, index: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(items, lengths, targets) of the cases at ``index``, trimmed to their longest row."""
-        lengths = self.lengths[index]
-        items = self.items[index, : int(lengths.max())]
-        return items.to(device), lengths.to(device), self.targets[index].to(device)
 
 
 class NARM(Recommender):
@@ -136,6 +86,10 @@ class NARM(Recommender):
         attention_norm: "none" (alpha unnormalised, eq. 7) or "softmax" (the code).
         validation: Held-out prefixes: "recent" (the last sessions by time) or "random" (code).
         validation_fraction: Share of the training prefixes held out (section 4.4: 10%).
+        precision: Of the training step's scoring products (eq. 10-11 and their gradients):
+            "auto" (bf16 inputs with fp32 accumulation where the CPU or GPU does bf16
+            natively, else fp32), "fp32" or "bf16" (:mod:`sessionbench.precision`). Scores
+            for evaluation are fp32 whatever the training used.
     """
 
     name: ClassVar[str] = "narm"
@@ -153,6 +107,7 @@ class NARM(Recommender):
     history_: list | None = None  # EpochLog per epoch run: loss, seconds, validation Recall@20
     n_items_: int | None = None  # size of the item vocabulary the network scores
     resumed_: dict | None = None  # {"epochs", "seconds"} taken from a checkpoint by the last fit
+    precision_: str | None = None  # "fp32" or "bf16": what ``precision`` meant in the last fit
 
     def __init__(
         self,
@@ -169,6 +124,7 @@ class NARM(Recommender):
         attention_norm: str = "none",
         validation: str = "recent",
         validation_fraction: float = 0.1,
+        precision: str = "auto",
     ) -> None:
         self.embedding_size = embedding_size
         self.hidden_size = hidden_size
@@ -183,11 +139,13 @@ class NARM(Recommender):
         self.attention_norm = attention_norm
         self.validation = validation
         self.validation_fraction = validation_fraction
+        self.precision = precision
         check_params(
             self, embedding_size=POSITIVE_INT, hidden_size=POSITIVE_INT, embedding_dropout=FRACTION,
             context_dropout=FRACTION, learning_rate=POSITIVE, batch_size=POSITIVE_INT, epochs=POSITIVE_INT,
             patience=optional(POSITIVE_INT), max_length=POSITIVE_INT, truncate=one_of(*TRUNCATIONS),
             attention_norm=one_of(*ATTENTION_NORMS), validation=one_of(*VALIDATIONS), validation_fraction=OPEN_UNIT,
+            precision=one_of(*PRECISIONS),
         )
 
     # ----------------------------------------------------------------------------- training
@@ -209,6 +167,7 @@ class NARM(Recommender):
                 ``resumed_`` then says how many epochs and seconds came from it.
         """
         self.device = str(resolve_device(device))
+        self.precision_ = resolve_precision(self.precision, self.device)
         rng, gen = generators(seed, self.device)  # gen draws the dropout masks
         init = torch.Generator().manual_seed(int(rng.integers(2**62)))
         train, valid = self._holdout(split.train, rng)
@@ -258,18 +217,18 @@ class NARM(Recommender):
             generator=generator,
         )
 
-    def _holdout(self, sessions: Sessions, rng: np.random.Generator) -> tuple[_Cases, _Cases]:
+    def _holdout(self, sessions: Sessions, rng: np.random.Generator) -> tuple[Cases, Cases]:
         """Training and validation cases: the most recent sessions, or random prefixes."""
         if self.validation == "recent":
             parts = holdout_recent(sessions, self.validation_fraction)
-            return tuple(_Cases(s, *s.prefix_cases(), self.max_length, self.truncate) for s in parts)
+            return tuple(Cases(s, *s.prefix_cases(), self.max_length, self.truncate) for s in parts)
         session, length = sessions.prefix_cases()
         order = rng.permutation(len(session))
         n_valid = max(1, round(self.validation_fraction * len(session)))
         train, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
         return (
-            _Cases(sessions, session[train], length[train], self.max_length, self.truncate),
-            _Cases(sessions, session[valid], length[valid], self.max_length, self.truncate),
+            Cases(sessions, session[train], length[train], self.max_length, self.truncate),
+            Cases(sessions, session[valid], length[valid], self.max_length, self.truncate),
         )
 
     def _step(
@@ -285,15 +244,16 @@ class NARM(Recommender):
         context, _ = self.module_.encode(items, lengths, generator)
         if self.decoder == "bilinear":
             # paper eq. 10-11 fused: softmax over emb_i^T (B c_t) for all items, and its gradient
-            loss = softmax_cross_entropy(self.module_.query(context), self.module_.item_embeddings, targets)
-        else:
-            loss = linear_softmax_cross_entropy(context, self.module_.fc, targets)  # eq. 11 over the FC scores
+            query = self.module_.query(context)
+            loss = softmax_cross_entropy(query, self.module_.item_embeddings, targets, precision=self.precision_)
+        else:  # eq. 11 over the FC scores
+            loss = linear_softmax_cross_entropy(context, self.module_.fc, targets, precision=self.precision_)
         loss.backward()
         optimizer.step()
         return loss.detach()
 
     @torch.inference_mode()
-    def _recall(self, cases: _Cases, k: int = 20) -> float:
+    def _recall(self, cases: Cases, k: int = 20) -> float:
         """Recall@k of the current network on held-out cases (ties count against the target)."""
         self.module_.eval()
         hits = 0

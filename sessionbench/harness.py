@@ -39,10 +39,12 @@ from sessionbench.data import Split, load_dataset
 from sessionbench.evaluation import KS, TIE_MODES, evaluate, hits_by_length, metrics, ranks_from_counts
 from sessionbench.files import atomic_write, inside
 from sessionbench.plan import Job, JobOutcome, params_hash, plan
+from sessionbench.precision import resolve_precision
 from sessionbench.provenance import PeakRSS, code_version, device_description, process_peak_rss, versions
 from sessionbench.recommender import Recommender
 from sessionbench.registry import resolve
 from sessionbench.store import difference, failure_path, locked, read_result, result_identity, result_stem, split_folder
+from sessionbench.training import resolve_device
 
 __all__ = ["Job", "JobOutcome", "PeakRSS", "params_hash", "plan", "process_peak_rss", "run_job", "run_jobs", "versions"]
 
@@ -84,7 +86,7 @@ def run_jobs(
         return outcomes
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
     log_level = logging.getLogger("sessionbench").getEffectiveLevel()
-    slots = {i: _slot_or_none(job, splits[_data_key(job)], results_dir, quick) for i, job in enumerate(jobs)}  # worked out before any worker runs
+    slots = {i: _slot_or_none(job, splits[_data_key(job)], results_dir, quick, device) for i, job in enumerate(jobs)}  # worked out before any worker runs
 
     def died(index: int, reason: str) -> JobOutcome:
         return _record_failure(jobs[index], f"WorkerDied: {reason}", slots[index])
@@ -140,7 +142,7 @@ def run_job(
     code_version()  # the code this process runs, read before any training
     where: tuple[Path, str, dict[str, Any]] | None = None
     try:
-        recommender, split, identity, folder, stem = _slot(job, Path(results_dir), quick)
+        recommender, split, identity, folder, stem = _slot(job, Path(results_dir), quick, device)
         where = (folder, stem, identity)
         path = folder / f"{stem}.json"
         checkpoint = inside(Path(results_dir), "checkpoints", *folder.relative_to(Path(results_dir) / "raw").parts, f"{stem}.pt")
@@ -169,11 +171,11 @@ def _data_key(job: Job) -> tuple[str, str | None, str]:
     return job.dataset, job.data_dir, json.dumps(job.data_options, sort_keys=True)
 
 
-def _slot(job: Job, results_dir: Path, quick: bool) -> tuple[Recommender, Split, dict[str, Any], Path, str]:
+def _slot(job: Job, results_dir: Path, quick: bool, device: str) -> tuple[Recommender, Split, dict[str, Any], Path, str]:
     """The job's recommender (constructed), split, identity, result folder and file stem."""
     recommender = _recommender(job, quick)
     split = load_dataset(job.dataset, job.data_dir, **job.data_options)
-    identity, folder, stem = _place(job, recommender, split.name, split.fingerprint, results_dir, quick)
+    identity, folder, stem = _place(job, recommender, split.name, split.fingerprint, results_dir, quick, device)
     return recommender, split, identity, folder, stem
 
 
@@ -182,18 +184,30 @@ def _recommender(job: Job, quick: bool) -> Recommender:
     return cls(**{**(cls.quick_params if quick else {}), **job.params})
 
 
-def _place(job: Job, recommender: Recommender, name: str, fingerprint: str, results_dir: Path, quick: bool) -> tuple[dict[str, Any], Path, str]:
-    """(identity, result folder, file stem) of ``job`` on the split ``name`` with ``fingerprint``."""
+def _place(
+    job: Job, recommender: Recommender, name: str, fingerprint: str, results_dir: Path, quick: bool, device: str
+) -> tuple[dict[str, Any], Path, str]:
+    """(identity, result folder, file stem) of ``job`` on the split ``name`` with ``fingerprint``.
+
+    A model with a ``precision`` parameter adds what it resolves to on ``device``: "auto"
+    trains in bf16 on one machine and in fp32 on another, and neither result stands for the
+    other. The slot (file stem) stays the same, so the newer run replaces the older.
+    """
     cls = type(recommender)
-    identity = result_identity(name, fingerprint, cls.name or job.method, job.method, cls, recommender.get_params(), job.seed, quick)
+    params = recommender.get_params()
+    identity = result_identity(name, fingerprint, cls.name or job.method, job.method, cls, params, job.seed, quick)
+    if "precision" in params:
+        identity["precision"] = resolve_precision(params["precision"], resolve_device(device))
     return identity, split_folder(results_dir, name, fingerprint), result_stem(identity)
 
 
-def _slot_or_none(job: Job, split: tuple[str, str], results_dir: Path, quick: bool) -> tuple[Path, str, dict[str, Any]] | None:
+def _slot_or_none(
+    job: Job, split: tuple[str, str], results_dir: Path, quick: bool, device: str
+) -> tuple[Path, str, dict[str, Any]] | None:
     """(folder, stem, identity) of a job on the split (name, fingerprint) already loaded, or
     None when it cannot be worked out (the job itself will then fail and say why)."""
     try:
-        identity, folder, stem = _place(job, _recommender(job, quick), *split, results_dir, quick)
+        identity, folder, stem = _place(job, _recommender(job, quick), *split, results_dir, quick, device)
     except Exception:  # noqa: BLE001
         return None
     return folder, stem, identity
@@ -279,6 +293,8 @@ def _fit_and_evaluate(
         "peak_rss_bytes": peak.peak,
         "process_peak_rss_bytes": peak.process_peak,
         "device": device_description(getattr(recommender, "device", device)),
+        # what the training's scoring products ran in ("fp32", "bf16"), for a model that says
+        "precision": getattr(recommender, "precision_", None),
         "versions": versions(),
         "code": code_version(),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -5,6 +5,9 @@ every item. Computed the plain way, a mini-batch of 512 prefixes holds a [512, n
 of logits and another of gradients (88 MB each on DIGINETICA) and runs through memory several
 times; :func:`softmax_cross_entropy` computes the same value and gradient block by block while
 the block is in cache (``benchmarks/narm_speed.py`` measures both).
+
+With ``precision="bf16"`` (see :mod:`sessionbench.precision`) the three products take bf16
+inputs and accumulate in fp32, and the softmax runs in fp32 over the bf16 logits, row by row.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import torch
 from torch import nn
 
 __all__ = ["linear_softmax_cross_entropy", "softmax_cross_entropy"]
+
+_PRECISIONS = ("fp32", "bf16")
 
 
 class _SoftmaxCrossEntropy(torch.autograd.Function):
@@ -60,6 +65,66 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
         return grad_query * grad, grad_items * grad, None, None
 
 
+class _SoftmaxCrossEntropyBF16(torch.autograd.Function):
+    """:class:`_SoftmaxCrossEntropy` with bf16 products: what the step costs where bf16 is native.
+
+    Inputs are rounded to bf16 once per step; every product accumulates in fp32 (oneDNN on the
+    CPU, tensor cores on a GPU) and rounds its output to bf16. Blocks are queries x items here,
+    the layout in which ``torch.softmax`` runs one fused pass per row (the max, the exponentials
+    and their sum in fp32 inside) and writes the probabilities in bf16, into one [B, n_items]
+    buffer kept between steps (``_scratch``); the items' gradient is then one product over the
+    whole buffer. The logits' product reads a transposed copy of the table, which runs twice
+    as fast as the transposed view on this CPU (``benchmarks/narm_speed.py``).
+    The loss is -log of the target's probability, which carries the bf16 rounding of the logits
+    (relative 2^-9) and of that probability: about 1e-3 of the fp32 loss and gradient on random
+    data (``tests/test_losses.py`` holds them to 1e-2).
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx, query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int
+    ) -> torch.Tensor:
+        n = query.shape[0]
+        table, q16 = items.detach().to(torch.bfloat16), query.detach().to(torch.bfloat16)
+        table_t = table.T.contiguous()
+        probs = _scratch((n, items.shape[0]), torch.bfloat16, query.device)
+        grad_query = torch.empty(query.shape, dtype=torch.bfloat16, device=query.device)
+        for lo in range(0, n, chunk):
+            logits = torch.mm(q16[lo : lo + chunk], table_t)  # paper eq. 10 for every item: [chunk, n_items]
+            p = torch.softmax(logits, dim=1, out=probs[lo : lo + chunk])  # paper eq. 11's softmax
+            torch.mm(p, table, out=grad_query[lo : lo + chunk])
+        target_p = probs[torch.arange(n, device=query.device), targets].float()
+        # d loss / d logits = softmax - one-hot, as in the fp32 function
+        grad_items = torch.mm(probs.T, q16).float()
+        grad_items.index_add_(0, targets, query.detach(), alpha=-1.0)
+        grad_query = grad_query.float().sub_(items.detach()[targets])
+        ctx.save_for_backward(grad_query.div_(n), grad_items.div_(n))
+        # -log p; p is at least the smallest normal float, so that a target given probability 0
+        # in bf16 costs 87.3 instead of an infinite loss (its gradient is exact either way)
+        return -target_p.clamp_min_(torch.finfo(torch.float32).tiny).log_().mean()
+
+    backward = _SoftmaxCrossEntropy.backward
+
+
+_SCRATCH: dict[tuple, torch.Tensor] = {}
+
+
+def _scratch(shape: tuple[int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """An uninitialised buffer that the next call of the same shape gets again.
+
+    The bf16 loss's probabilities are 44 MB at DIGINETICA scale, above what glibc's allocator
+    keeps for reuse (32 MB): allocated afresh, every step would map new pages and fault them
+    in, which took 15 of the loss's 50 ms here. Only the last shape is kept, so a training holds
+    one such buffer (the last batch of an epoch, smaller, replaces it until the next epoch).
+    """
+    key = (shape, dtype, torch.device(device))
+    buffer = _SCRATCH.get(key)
+    if buffer is None:
+        _SCRATCH.clear()
+        buffer = _SCRATCH[key] = torch.empty(shape, dtype=dtype, device=device)
+    return buffer
+
+
 _GPU_CHUNK = 2048
 
 
@@ -73,7 +138,11 @@ def _default_chunk(query: torch.Tensor) -> int:
 
 
 def softmax_cross_entropy(
-    query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int | None = None
+    query: torch.Tensor,
+    items: torch.Tensor,
+    targets: torch.Tensor,
+    chunk: int | None = None,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Mean over the batch of -log softmax(query @ items.T)[target] (NARM eq. 10-11; any full softmax over items).
 
@@ -87,22 +156,32 @@ def softmax_cross_entropy(
         targets: int64[B] item indices.
         chunk: Queries scored at once (default: 64 on the CPU, where 64 x 43k floats = 11 MB
             fit a 32 MB L3 cache; on a GPU the whole batch, up to 2048 queries).
+        precision: "fp32", or "bf16" for bf16 products accumulated in fp32 (what a model's
+            ``precision="auto"`` resolves to where bf16 is native; see
+            :mod:`sessionbench.precision`). The gradient is fp32 either way.
 
     Returns:
         A scalar tensor.
 
     Raises:
-        ValueError: ``chunk`` below 1.
+        ValueError: ``chunk`` below 1, or a ``precision`` other than "fp32" and "bf16".
     """
     if chunk is None:
         chunk = _default_chunk(query)
     elif chunk < 1:
         raise ValueError(f"chunk must be at least 1 query, got {chunk}")
-    return _SoftmaxCrossEntropy.apply(query, items, targets, chunk)
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(_PRECISIONS)} (resolve 'auto' first), got {precision!r}")
+    function = _SoftmaxCrossEntropyBF16 if precision == "bf16" else _SoftmaxCrossEntropy
+    return function.apply(query, items, targets, chunk)
 
 
 def linear_softmax_cross_entropy(
-    hidden: torch.Tensor, linear: nn.Linear, targets: torch.Tensor, chunk: int | None = None
+    hidden: torch.Tensor,
+    linear: nn.Linear,
+    targets: torch.Tensor,
+    chunk: int | None = None,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """``F.cross_entropy(linear(hidden), targets)`` through :func:`softmax_cross_entropy`.
 
@@ -114,8 +193,8 @@ def linear_softmax_cross_entropy(
         hidden: float[B, D] inputs of the layer.
         linear: The output layer, weight float[n_items, D] and bias float[n_items].
         targets: int64[B] item (row) indices.
-        chunk: As for :func:`softmax_cross_entropy`.
+        chunk, precision: As for :func:`softmax_cross_entropy`.
     """
     query = torch.cat([hidden, hidden.new_ones(hidden.shape[0], 1)], 1)
     table = torch.cat([linear.weight, linear.bias[:, None]], 1)
-    return softmax_cross_entropy(query, table, targets, chunk)
+    return softmax_cross_entropy(query, table, targets, chunk, precision)

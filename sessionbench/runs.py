@@ -268,6 +268,6 @@ def _row(run: dict[str, Any], folder: Path) -> dict[str, Any]:
     for mode, by in run["by_ties"].items():
         row |= {f"{mode}/{metric}": value for metric, value in by["metrics"].items()}
     row["tuning"] = run.get("tuning")
-    row |= {k: run.get(k) for k in ("n_test_cases", "fit_seconds", "evaluate_seconds", "peak_rss_bytes", "device")}
+    row |= {k: run.get(k) for k in ("n_test_cases", "fit_seconds", "evaluate_seconds", "peak_rss_bytes", "device", "precision")}
     row |= {"code": identity.get("code"), "commit": code.get("commit"), "dirty": code.get("dirty"), "finished_at": run.get("finished_at")}
     return row

@@ -109,6 +109,7 @@ def _header(dataset: str, groups: Sequence[Group], info: dict[str, Any], ties: s
         "(conservative: items scoring the same as the target rank ahead of it).",
         _code(groups),
         _hardware(groups),
+        *_precision(groups),
         f"- Reference column: {reference.source}." if reference else "- Reference column: none published for this dataset.",
     ]
     for note in info.get("notes", []):
@@ -152,6 +153,21 @@ def _hardware(groups: Sequence[Group]) -> str:
         return f"- Hardware: {next(iter(methods), 'unknown')}, every run."
     where = "; ".join(f"{device}: {', '.join(sorted(names))}" for device, names in sorted(methods.items()))
     return f"- Hardware: {where}. Costs compare only runs on the same hardware."
+
+
+def _precision(groups: Sequence[Group]) -> list[str]:
+    """One line saying which models trained their scoring products in bf16 (none: no line)."""
+    labels = label_groups(groups)
+    by: dict[str, set[str]] = {}
+    for g in groups:
+        for r in g.runs:
+            if r.get("precision"):
+                by.setdefault(r["precision"], set()).add(labels[id(g)])
+    if "bf16" not in by:
+        return []
+    where = "; ".join(f"{p}: {', '.join(sorted(names))}" for p, names in sorted(by.items()))
+    return [f"- Training precision of the full-softmax products: {where} (bf16 inputs with fp32 accumulation and an "
+            "fp32 softmax; see docs/protocol.md). Every model scores the test cases in fp32."]
 
 
 def _table1(dataset: str, info: dict[str, Any]) -> str:

@@ -47,6 +47,7 @@ __all__ = [
     "resolve_device",
     "resumed",
     "train_epochs",
+    "weights_generator",
     "write_checkpoint_file",
 ]
 
@@ -69,6 +70,19 @@ def generators(seed: int, device: torch.device | str = "cpu") -> tuple[np.random
     gen = torch.Generator(device=device)
     gen.manual_seed(int(torch_seed.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)))
     return np.random.default_rng(np_seed), gen
+
+
+def weights_generator(gen: torch.Generator) -> torch.Generator:
+    """The generator a model draws its initial weights from: ``gen`` itself on the CPU; for a
+    generator on a GPU, a CPU generator seeded with its seed.
+
+    Weights are made on the CPU and then moved (``module.to(device)``), and torch refuses to
+    fill a CPU tensor from a CUDA generator; this is what let the GRU4Rec models fail on every
+    GPU. On the CPU the weights stay what they were.
+    """
+    if gen.device.type == "cpu":
+        return gen
+    return torch.Generator().manual_seed(gen.initial_seed())
 
 
 def holdout_recent(sessions: Sessions, fraction: float = 0.1) -> tuple[Sessions, Sessions]:
@@ -270,6 +284,8 @@ def checkpoint_identity(model: Recommender, split: Split, seed: int, device: tor
         "data": f"{split.name}, {split.n_items} items, {split.fingerprint}",
         "version": sessionbench.__version__,
         "code": code_identity(),
+        # what a model's precision="auto" resolved to: a bf16 training resumes only as bf16
+        "precision": getattr(model, "precision_", None),
     }
 
 

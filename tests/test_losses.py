@@ -55,3 +55,53 @@ def test_no_chunk_takes_the_devices_default_and_a_chunk_below_one_is_refused(mon
     assert seen == [64]
     with pytest.raises(ValueError, match="chunk must be at least 1"):
         softmax_cross_entropy(torch.zeros(4, 3), torch.zeros(9, 3), torch.zeros(4, dtype=torch.int64), chunk=0)
+
+
+# bf16 products round the logits and the probabilities to 8 significant bits (relative 2^-9);
+# over a batch that is about 1e-3 of the loss and of the gradients' norms, held here to 1e-2
+BF16_TOLERANCE = 1e-2
+
+
+@pytest.mark.parametrize("chunk", [1, 16, 64])
+def test_bf16_loss_equals_fp32_in_value_and_gradient_within_the_stated_tolerance(chunk):
+    gen = torch.Generator().manual_seed(5)
+    query = torch.randn(100, 50, generator=gen, requires_grad=True)
+    items = (0.3 * torch.randn(2000, 50, generator=gen)).requires_grad_()
+    targets = torch.randint(0, 2000, (100,), generator=gen)
+    grads = {}
+    for precision in ("fp32", "bf16"):
+        loss = softmax_cross_entropy(query, items, targets, chunk=chunk, precision=precision)
+        grads[precision] = (loss.detach(), *torch.autograd.grad(2.0 * loss, (query, items)))
+    want, got = grads["fp32"], grads["bf16"]
+    assert got[0].dtype == torch.float32 and got[1].dtype == got[2].dtype == torch.float32
+    assert abs(float(got[0] - want[0])) < BF16_TOLERANCE * float(want[0])
+    for g, w in zip(got[1:], want[1:]):
+        assert float((g - w).norm() / w.norm()) < BF16_TOLERANCE
+    # and it is not fp32 in disguise: the rounding shows
+    assert not torch.equal(got[1], want[1])
+
+
+def test_bf16_linear_form_takes_the_bias_and_a_target_of_probability_zero_costs_a_finite_loss():
+    gen = torch.Generator().manual_seed(3)
+    hidden = torch.randn(9, 6, generator=gen, requires_grad=True)
+    layer = nn.Linear(6, 40)
+    with torch.no_grad():
+        layer.bias.uniform_(-3, 3)
+    targets = torch.randint(0, 40, (9,), generator=gen)
+    got = linear_softmax_cross_entropy(hidden, layer, targets, precision="bf16")
+    want = F.cross_entropy(layer(hidden), targets)
+    assert abs(float(got.detach() - want.detach())) < BF16_TOLERANCE * float(want.detach())
+    # item 1 scores 200 below item 0: exp(-200) underflows, the loss is clamped, not infinite
+    query = torch.tensor([[1.0]], requires_grad=True)
+    items = torch.tensor([[100.0], [-100.0]])
+    loss = softmax_cross_entropy(query, items, torch.tensor([1]), precision="bf16")
+    assert torch.isfinite(loss) and float(loss.detach()) > 80
+    loss.backward()
+    torch.testing.assert_close(query.grad, torch.tensor([[200.0]]), rtol=BF16_TOLERANCE, atol=0)
+
+
+def test_an_unknown_or_unresolved_precision_is_refused():
+    args = torch.zeros(4, 3), torch.zeros(9, 3), torch.zeros(4, dtype=torch.int64)
+    for bad in ("auto", "fp16"):
+        with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+            softmax_cross_entropy(*args, precision=bad)

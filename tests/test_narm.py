@@ -9,7 +9,7 @@ import torch
 
 from narm import NARM, NARMFC, NARMGlobal, NARMLocal, NARMModule
 from narm.attention import last_click_batch, select_sessions
-from narm.recommender import truncate
+from narm.cases import truncate
 from sessionbench.data import Sessions, Split
 from sessionbench.evaluation import evaluate, rank_of_targets
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
@@ -90,9 +90,9 @@ def test_the_cpu_packs_the_gru_input_unless_told_otherwise(monkeypatch):
     module, seen = _module(), []
     real = NARMModule._gru
 
-    def recording(self, x, lengths, packed):
+    def recording(self, x, lengths, packed, generator):
         seen.append(packed)
-        return real(self, x, lengths, packed)
+        return real(self, x, lengths, packed, generator)
 
     monkeypatch.setattr(NARMModule, "_gru", recording)
     _encode(module, prefixes(*ROWS))
@@ -195,12 +195,31 @@ def test_narm_learns_a_next_click_that_depends_on_the_first_click():
     assert recall["narm"] >= recall["narm-global"] + 0.1
 
 
+def test_packed_embedding_dropout_draws_masks_for_the_real_clicks_only(monkeypatch):
+    module, inputs = _module(), []
+    module.embedding_dropout = 0.5
+    real_gru = module.gru.forward
+    monkeypatch.setattr(module.gru, "forward", lambda seq, *a: inputs.append(seq.data) or real_gru(seq, *a))
+    module.train()
+    batch = prefixes(*ROWS)
+    _encode(module, batch, packed=True)
+    (data,) = inputs
+    assert data.shape == (int(batch.lengths.sum()), module.embedding.embedding_dim)  # the real clicks, no padding
+    kept = data != 0
+    assert 0.3 < float(kept.float().mean()) < 0.7
+    # each kept value is a real click's embedding value scaled by 1 / (1 - p) = 2
+    clicks = np.concatenate([row[:n] for row, n in zip(batch.items, batch.lengths)]) + 1
+    values = module.embedding.weight[torch.from_numpy(clicks)].detach().flatten()
+    assert bool(torch.isin(data[kept].detach() / 2, values).all())
+
+
 # ------------------------------------------------------------------------------ determinism
-def test_fixed_seed_gives_identical_metrics_twice():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_fixed_seed_gives_identical_metrics_twice(precision):
     split = oracle_split()
-    runs = [evaluate(NARM(**TINY).fit(split, seed=3, progress=False), split.test, progress=False).metrics for _ in "ab"]
+    runs = [evaluate(NARM(**TINY, precision=precision).fit(split, seed=3, progress=False), split.test, progress=False).metrics for _ in "ab"]
     assert runs[0] == runs[1]
-    other = evaluate(NARM(**TINY).fit(split, seed=4, progress=False), split.test, progress=False).metrics
+    other = evaluate(NARM(**TINY, precision=precision).fit(split, seed=4, progress=False), split.test, progress=False).metrics
     assert other != runs[0]  # the seed is used
 
 

@@ -26,7 +26,7 @@ from sessionbench.params import (
     one_of,
 )
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
-from sessionbench.training import fit_checkpoint, generators, resolve_device, resumed, train_epochs
+from sessionbench.training import fit_checkpoint, generators, resolve_device, resumed, train_epochs, weights_generator
 
 # ------------------------------------------------------------------------------ recommender
 
@@ -143,7 +143,8 @@ class GRU4Rec(Recommender):
         rng, gen = generators(seed, dev)
         counts = np.bincount(split.train.items, minlength=split.n_items)
         known, compact = item_index(counts)
-        net = GRU4RecNet(len(known), self.hidden_size, self.embedding_size, self.constrained_embedding, gen)
+        init = weights_generator(gen)  # the weights are drawn on the CPU, whatever the device
+        net = GRU4RecNet(len(known), self.hidden_size, self.embedding_size, self.constrained_embedding, init)
         self.net_ = net.to(dev)
         self.item_map_, self.known_ = torch.from_numpy(compact).to(dev), torch.from_numpy(known).to(dev)
         self.n_items_ = split.n_items
