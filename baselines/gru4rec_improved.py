@@ -45,6 +45,9 @@ Deviations from the paper/reference:
   a click on an item without training data enters as a dropped click (zero embedding). Items
   without training data score :data:`~baselines.gru4rec.UNSEEN_SCORE`.
 - Fine-tuning starts a fresh Adam state (the paper does not say).
+- Where the CPU or GPU does bf16 natively, ``precision="auto"`` (the default) computes the
+  softmax loss's products with every item in bf16 with fp32 accumulation
+  (:mod:`sessionbench.precision`); ``precision="fp32"`` trains in fp32 throughout.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ from sessionbench.params import FRACTION, NON_NEGATIVE_INT, POSITIVE, POSITIVE_I
 from sessionbench.precision import PRECISIONS, resolve_precision
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import (
+    adam_options,
     fit_checkpoint,
     generators,
     prefix_batches,
@@ -218,7 +222,7 @@ class ImprovedGRU4Rec(Recommender):
         self.n_items_ = split.n_items
         # one loop over both phases, each with a fresh Adam, so that one checkpoint holds them
         phases = ([(split.full_train, self.pretrain_epochs)] if pretraining else []) + [(split.train, self.epochs)]
-        optimizers = [torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate) for _ in phases]
+        optimizers = [torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate, **adam_options(dev)) for _ in phases]
         phase_of = [i for i, (_, epochs) in enumerate(phases) for _ in range(epochs)]
 
         def run_epoch(epoch: int) -> float:

@@ -31,6 +31,12 @@ Deviations from the paper/reference (see also :mod:`narm.model`):
   computed together with its gradient, chunk by chunk on the CPU (:func:`sessionbench.losses.softmax_cross_entropy`).
 - The model is trained on the 90% left after the validation hold-out, as in the code; nothing
   is retrained on the full training data.
+- Where the CPU or GPU does bf16 natively, ``precision="auto"`` (the default) computes the
+  training loss's three products with every item in bf16 with fp32 accumulation and the softmax
+  in fp32 (:mod:`sessionbench.precision`); the code trained in float32. ``precision="fp32"``
+  trains as the code did. Scores for evaluation are fp32 either way.
+- The embedding dropout's masks are drawn for the real clicks only (the rows of the packed
+  sequence), not for the padding: the same distribution, other random numbers.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from sessionbench.params import FRACTION, OPEN_UNIT, POSITIVE, POSITIVE_INT, che
 from sessionbench.precision import PRECISIONS, resolve_precision
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import (
+    adam_options,
     fit_checkpoint,
     generators,
     holdout_recent,
@@ -173,7 +180,7 @@ class NARM(Recommender):
         train, valid = self._holdout(split.train, rng)
         self.n_items_ = split.n_items
         self.module_ = self._new_module(split.n_items, init).to(self.device)
-        optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate, **_adam_options(self.device))
+        optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate, **adam_options(self.device))
         desc = f"{self.name} {split.name}"
 
         def run_epoch(epoch: int) -> float:
@@ -359,12 +366,6 @@ class NARM(Recommender):
         rec.module_.load_state_dict(state["state_dict"])
         rec.module_.to(rec.device).eval()
         return rec
-
-
-def _adam_options(device: str) -> dict[str, Any]:
-    # the fused kernel is one pass over each tensor instead of several (measured in
-    # benchmarks/narm_speed.py); it exists on CPU and CUDA
-    return {"fused": True} if device in ("cpu", "cuda") or device.startswith("cuda") else {}
 
 
 class NARMGlobal(NARM):
