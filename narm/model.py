@@ -38,7 +38,7 @@ import math
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence
 
 __all__ = ["ATTENTION_NORMS", "DECODERS", "ENCODERS", "NARMModule"]
 
@@ -135,23 +135,36 @@ class NARMModule(nn.Module):
 
     def _gru(
         self, x: torch.Tensor, lengths: torch.Tensor, packed: bool, generator: torch.Generator | None
-    ) -> torch.Tensor:
-        """Hidden states of eq. 1-4 at every position: float[B, L, H] (padding positions hold
-        arbitrary values and are masked by the callers), with the embedding dropout of section
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The hidden states of eq. 1-4 at the real clicks, with the embedding dropout of section
         4.4 applied to the GRU's inputs in training mode.
 
-        Packed, the dropout masks cover the real clicks only (the packed rows), a fifth of the
-        padded batch on DIGINETICA: the same distribution for every real click, for less random
-        numbers drawn.
+        Packed, the states are read straight from the packed output (no padded [B, L, H] copy
+        is made, nor its gradient), h_t is the GRU's final state of each row, and the dropout
+        masks cover the real clicks only: the same distribution for every real click, for a
+        fifth of the random numbers on DIGINETICA.
+
+        Returns:
+            (h_j float[N, H] at every real click, h_t float[B, H], and the click's row and
+            column, int64[N] each, in row-major order).
         """
         p = self.embedding_dropout if self.training else 0.0
+        rows, cols = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).nonzero(as_tuple=True)
         if not packed:
-            return self.gru(_dropout(x, p, generator))[0]
+            states = self.gru(_dropout(x, p, generator))[0]
+            return states[rows, cols], states[torch.arange(x.shape[0], device=x.device), lengths - 1], rows, cols
         seq = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         seq = seq._replace(data=_dropout(seq.data, p, generator))
-        return pad_packed_sequence(self.gru(seq)[0], batch_first=True, total_length=x.shape[1])[0]
+        out, last = self.gru(seq)
+        # the packed output holds step 0 of every row (longest first), then step 1 of the rows
+        # that have one, ...: click (row, col) sits at the start of step col plus the row's
+        # rank by length
+        start = (torch.cumsum(seq.batch_sizes, 0) - seq.batch_sizes).to(x.device)
+        return out.data[start[cols] + seq.unsorted_indices[rows]], last[0], rows, cols
 
-    def attend(self, states: torch.Tensor, last: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def attend(
+        self, real: torch.Tensor, last: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The attention weights alpha_tj (eq. 7-8) and the local representation c_l (eq. 6).
 
         Only the real positions are computed: a batch is as wide as its longest prefix (19
@@ -159,23 +172,22 @@ class NARMModule(nn.Module):
         of the work.
 
         Args:
-            states: float[B, L, H] hidden states h_j (any values at padding).
-            last: float[B, H] the last real hidden state h_t.
-            mask: bool[B, L] True at real clicks.
+            real: float[N, H] the hidden states h_j of the real clicks.
+            last: float[B, H] the last real hidden state h_t of each row.
+            rows, cols: int64[N] where each real click sits in the batch.
+            shape: (B, L) of the batch.
 
         Returns:
             (alpha float[B, L], exactly 0 on padding; c_l float[B, H]).
         """
-        rows, cols = mask.nonzero(as_tuple=True)
-        real = states[rows, cols]  # [N, H]: h_j of every real click
         # paper eq. 8: q(h_t, h_j) = v^T sigma(A1 h_t + A2 h_j)
         energy = self.v(torch.sigmoid(self.a1(last)[rows] + self.a2(real))).squeeze(-1)
         if self.attention_norm == "softmax":  # the reference code: a softmax over the real positions
-            alpha = torch.full(mask.shape, -math.inf, dtype=energy.dtype, device=energy.device)
+            alpha = torch.full(shape, -math.inf, dtype=energy.dtype, device=energy.device)
             alpha = torch.softmax(alpha.index_put((rows, cols), energy), dim=1)
             energy = alpha[rows, cols]
         else:  # paper eq. 7: alpha_tj = q(h_t, h_j), real positions only
-            alpha = energy.new_zeros(mask.shape).index_put((rows, cols), energy)
+            alpha = energy.new_zeros(shape).index_put((rows, cols), energy)
         local = last.new_zeros(last.shape).index_add(0, rows, energy[:, None] * real)  # eq. 6
         return alpha, local
 
@@ -204,14 +216,13 @@ class NARMModule(nn.Module):
             (c_t float[B, C], alpha float[B, L] or None for the global encoder).
         """
         x = self.embedding(items)
-        states = self._gru(x, lengths, items.device.type == "cpu" if packed is None else packed, generator)
-        rows = torch.arange(items.shape[0], device=items.device)
-        last = states[rows, lengths - 1]  # paper eq. 5: c_g = h_t
+        packed = items.device.type == "cpu" if packed is None else packed
+        real, last, rows, cols = self._gru(x, lengths, packed, generator)  # last: paper eq. 5, c_g = h_t
         alpha = None
         if self.encoder == "global":
             context = last
         else:
-            alpha, local = self.attend(states, last, items != 0)  # paper eq. 6-8
+            alpha, local = self.attend(real, last, rows, cols, tuple(items.shape))  # paper eq. 6-8
             context = torch.cat([last, local], dim=1) if self.encoder == "hybrid" else local  # eq. 9
         if self.training:
             context = _dropout(context, self.context_dropout, generator)
