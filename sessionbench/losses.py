@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["linear_softmax_cross_entropy", "softmax_cross_entropy"]
+from sessionbench.precision import RESOLVED
 
-_PRECISIONS = ("fp32", "bf16")
+__all__ = ["linear_softmax_cross_entropy", "softmax_cross_entropy"]
 
 
 class _SoftmaxCrossEntropy(torch.autograd.Function):
@@ -170,8 +170,8 @@ def softmax_cross_entropy(
         chunk = _default_chunk(query)
     elif chunk < 1:
         raise ValueError(f"chunk must be at least 1 query, got {chunk}")
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(_PRECISIONS)} (resolve 'auto' first), got {precision!r}")
+    if precision not in RESOLVED:
+        raise ValueError(f"precision must be one of {', '.join(RESOLVED)} (resolve 'auto' first), got {precision!r}")
     function = _SoftmaxCrossEntropyBF16 if precision == "bf16" else _SoftmaxCrossEntropy
     return function.apply(query, items, targets, chunk)
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["PRECISIONS", "native_bf16", "resolve_precision"]
+__all__ = ["PRECISIONS", "RESOLVED", "native_bf16", "resolve_precision"]
 
 #: The values of a model's ``precision`` parameter.
 PRECISIONS = ("auto", "fp32", "bf16")
+#: What ``auto`` resolves to: the precisions a loss computes in.
+RESOLVED = ("fp32", "bf16")
 
 
 def native_bf16(device: torch.device | str) -> bool:

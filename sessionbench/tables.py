@@ -14,7 +14,7 @@ Suites choose the tables: ``main`` (Tables 1, 3, 5), ``ablations`` (Tables 1, 2,
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,31 +142,36 @@ def _code(groups: Sequence[Group]) -> str:
     return line
 
 
-def _hardware(groups: Sequence[Group]) -> str:
-    """Where the runs ran: fit seconds and peak memory only compare within one device."""
+def _labels_by(groups: Sequence[Group], value: Callable[[dict[str, Any]], str | None]) -> dict[str, set[str]]:
+    """The row labels of the groups, by ``value`` of their runs (runs where it is None are left out)."""
     labels = label_groups(groups)  # two settings of one method stay apart, as in the tables
-    methods: dict[str, set[str]] = {}
+    by: dict[str, set[str]] = {}
     for g in groups:
         for r in g.runs:
-            methods.setdefault(markdown_text(r.get("device") or "unknown"), set()).add(labels[id(g)])
+            key = value(r)
+            if key is not None:
+                by.setdefault(key, set()).add(labels[id(g)])
+    return by
+
+
+def _where(by: dict[str, set[str]]) -> str:
+    return "; ".join(f"{key}: {', '.join(sorted(names))}" for key, names in sorted(by.items()))
+
+
+def _hardware(groups: Sequence[Group]) -> str:
+    """Where the runs ran: fit seconds and peak memory only compare within one device."""
+    methods = _labels_by(groups, lambda r: markdown_text(r.get("device") or "unknown"))
     if len(methods) <= 1:
         return f"- Hardware: {next(iter(methods), 'unknown')}, every run."
-    where = "; ".join(f"{device}: {', '.join(sorted(names))}" for device, names in sorted(methods.items()))
-    return f"- Hardware: {where}. Costs compare only runs on the same hardware."
+    return f"- Hardware: {_where(methods)}. Costs compare only runs on the same hardware."
 
 
 def _precision(groups: Sequence[Group]) -> list[str]:
     """One line saying which models trained their scoring products in bf16 (none: no line)."""
-    labels = label_groups(groups)
-    by: dict[str, set[str]] = {}
-    for g in groups:
-        for r in g.runs:
-            if r.get("precision"):
-                by.setdefault(r["precision"], set()).add(labels[id(g)])
+    by = _labels_by(groups, lambda r: r.get("precision") or None)
     if "bf16" not in by:
         return []
-    where = "; ".join(f"{p}: {', '.join(sorted(names))}" for p, names in sorted(by.items()))
-    return [f"- Training precision of the full-softmax products: {where} (bf16 inputs with fp32 accumulation and an "
+    return [f"- Training precision of the full-softmax products: {_where(by)} (bf16 inputs with fp32 accumulation and an "
             "fp32 softmax; see docs/protocol.md). Every model scores the test cases in fp32."]
 
 
