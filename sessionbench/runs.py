@@ -84,6 +84,42 @@ class Group:
             rr.append(np.where(hit, 1.0 / ranks, 0.0))
         return np.mean(hits, axis=0), np.mean(rr, axis=0)
 
+    def case_sessions(self) -> np.ndarray:
+        """The test session of each case, int64[n_cases], numbered from 0 in stored order.
+
+        Cases are stored session by session, shortest prefix first (prefix lengths 1, 2, ...,
+        n - 1 for a session of n clicks), so each prefix of length 1 starts the next session:
+        ``[1, 2, 3, 1, 1, 2]`` gives ``[0, 0, 0, 1, 2, 2]``. The prefix lengths are the first
+        run's; every run of the group must have the same.
+
+        Raises:
+            ValueError: a run's prefix lengths differ from the first run's, or they are not in
+                that order (the first is not 1, or one is neither 1 nor the one before plus 1);
+                the message names the ranks file.
+        """
+        first, *others = (self.folder / Path(run["ranks_file"]).name for run in self.runs)
+        lengths = self._stored_prefix_lengths(first)
+        for path in others:
+            if not np.array_equal(self._stored_prefix_lengths(path), lengths):
+                raise ValueError(f"{path}: its prefix_lengths differ from those of {first} (the same method's first run): "
+                                 "the runs were not evaluated on the same test cases")
+        return np.cumsum(lengths == 1, dtype=np.int64) - 1
+
+    @staticmethod
+    def _stored_prefix_lengths(path: Path) -> np.ndarray:
+        """The prefix lengths of a ranks file, checked to be in the order cases are stored in."""
+        with np.load(path, allow_pickle=False) as z:
+            lengths = np.asarray(z["prefix_lengths"], dtype=np.int64)
+        if len(lengths) and lengths[0] != 1:
+            raise ValueError(f"{path}: prefix_lengths start at {lengths[0]}, not 1: the cases are not stored "
+                             "session by session, shortest prefix first")
+        wrong = np.flatnonzero((lengths[1:] != 1) & (lengths[1:] != lengths[:-1] + 1)) + 1
+        if len(wrong):
+            i = int(wrong[0])
+            raise ValueError(f"{path}: prefix_lengths go from {lengths[i - 1]} to {lengths[i]} at case {i}: the cases are not "
+                             "stored session by session, shortest prefix first (1, 2, ..., n - 1 for each session)")
+        return lengths
+
     @property
     def in_table3(self) -> bool:
         """Table 3 shows the main methods at their own settings, not ablation variants."""

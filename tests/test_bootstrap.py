@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sessionbench.bootstrap import case_metrics, paired_bootstrap
+from sessionbench.bootstrap import case_metrics, paired_bootstrap, paired_bootstrap_columns
 
 
 def crafted(n_sessions: int, shift: float, seed: int = 0):
@@ -53,3 +53,36 @@ def test_case_metrics_are_the_hits_and_reciprocal_ranks_that_average_to_the_tabl
 def test_mismatched_inputs_are_refused():
     with pytest.raises(ValueError, match="equally long"):
         paired_bootstrap(np.zeros(3), np.zeros(2), np.zeros(3))
+
+
+def test_every_column_of_the_two_dimensional_form_is_the_one_dimensional_form_with_the_same_seed():
+    x0, y0, session = crafted(1500, 0.03, seed=5)
+    rng = np.random.default_rng(6)
+    x = np.column_stack([x0, rng.random(len(x0)), x0 ** 2])  # three comparisons, of different sizes
+    y = np.column_stack([y0, rng.random(len(x0)), y0 ** 2])
+    columns = paired_bootstrap_columns(x, y, session, n_resamples=500, seed=7)
+    assert len(columns) == 3
+    for j, result in enumerate(columns):
+        alone = paired_bootstrap(x[:, j], y[:, j], session, n_resamples=500, seed=7)
+        np.testing.assert_allclose([result.difference, result.low, result.high], [alone.difference, alone.low, alone.high], rtol=1e-12)
+        assert (result.p_value, result.n_sessions, result.n_resamples) == (alone.p_value, 1500, 500)
+    other_seed = paired_bootstrap(x[:, 0], y[:, 0], session, n_resamples=500, seed=8)
+    assert (other_seed.low, other_seed.high) != (columns[0].low, columns[0].high)  # the seed does pick the resamples
+
+
+def test_the_resamples_are_those_of_drawing_sessions_with_replacement():
+    # the same draws as rng.integers(0, n_sessions, (n_resamples, n_sessions)) from the seed
+    x, y, session = crafted(200, 0.02, seed=9)
+    result = paired_bootstrap(x, y, session, n_resamples=300, seed=11)
+    d, count = np.bincount(session, weights=x - y), np.bincount(session)
+    drawn = np.random.default_rng(11).integers(0, 200, size=(300, 200))
+    expected = d[drawn].sum(axis=1) / count[drawn].sum(axis=1)
+    np.testing.assert_allclose([result.low, result.high], np.percentile(expected, [2.5, 97.5]), rtol=1e-10)
+    assert result.p_value == max(2 * min((expected <= 0).mean(), (expected >= 0).mean()), 1 / 300)
+
+
+def test_the_two_dimensional_form_refuses_columns_that_do_not_pair():
+    with pytest.raises(ValueError, match="of one shape"):
+        paired_bootstrap_columns(np.zeros((4, 2)), np.zeros((4, 3)), np.arange(4))
+    with pytest.raises(ValueError, match="one-dimensional"):
+        paired_bootstrap(np.zeros((4, 2)), np.zeros((4, 2)), np.arange(4))
