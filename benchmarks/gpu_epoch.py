@@ -33,6 +33,8 @@ METHODS = ("gru4rec", "gru4rec-tuned", "gru4rec-improved", "narm", "narm-fc")
 def one(method: str, split, device: str, checkpoint: Path) -> str:
     cls = resolve(method)
     params = {"epochs": 1, **({"pretrain_epochs": 0} if method == "gru4rec-improved" else {})}
+    if method.startswith("narm"):
+        params["refit"] = False  # one epoch, not a selection run and a refit
     started = time.perf_counter()
     rec = cls(**params).fit(split, seed=0, device=device, progress=False, checkpoint=checkpoint)
     fit = time.perf_counter() - started

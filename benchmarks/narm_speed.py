@@ -205,7 +205,7 @@ def step_section(split: Split, batch_size: int, n_batches: int) -> None:
 def epoch_section(split: Split) -> None:
     print(f"\n[epoch] one epoch of NARM.fit on {split.train.n_prefixes} training sequences ({_load()})")
     started = time.perf_counter()
-    rec = NARM(epochs=1).fit(split, seed=0, device=str(DEVICE), progress=False)
+    rec = NARM(epochs=1, refit=False).fit(split, seed=0, device=str(DEVICE), progress=False)  # one epoch, no refit
     total = time.perf_counter() - started
     epoch = rec.history_[0].seconds
     n_train = round(0.9 * split.train.n_prefixes)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from sessionbench.recommender import PAD, PrefixBatch
 
@@ -24,7 +25,26 @@ if TYPE_CHECKING:  # pragma: no cover
     from narm.recommender import NARM
     from sessionbench.data import Sessions, Split
 
-__all__ = ["attention_figure", "last_click_batch", "plot_attention", "select_sessions"]
+__all__ = ["attention_figure", "attention_weights", "last_click_batch", "plot_attention", "select_sessions"]
+
+
+def attention_weights(model: NARM, batch: PrefixBatch) -> np.ndarray:
+    """:meth:`NARM.attention`: alpha_tj of each prefix's clicks, float32[B, L], 0 on padding
+    and on clicks that ``max_length`` cuts off."""
+    if model.encoder == "global":
+        raise NotImplementedError(f"{type(model).__name__} ({model.name}) has no attention: its encoder is global")
+    items, lengths = model._prepare(batch)
+    model.module_.eval()
+    with torch.inference_mode():
+        alpha = model.module_.encode(items, lengths)[1].float().cpu().numpy()
+    out = np.zeros(batch.items.shape, dtype=np.float32)
+    cut = np.maximum(batch.lengths - model.max_length, 0)
+    first = cut if model.truncate == "last" else np.zeros_like(cut)
+    for row in range(len(batch)):
+        n = min(int(batch.lengths[row]), model.max_length)
+        out[row, first[row] : first[row] + n] = alpha[row, :n]
+    return out
+
 
 
 def select_sessions(sessions: Sessions, n_sessions: int = 10, min_length: int = 5, max_length: int = 19) -> np.ndarray:

@@ -7,8 +7,12 @@ import torch
 
 from sessionbench.data import Sessions
 from sessionbench.recommender import PAD, PrefixBatch
+from sessionbench.training import holdout_recent
 
-__all__ = ["Cases", "truncate"]
+__all__ = ["VALIDATIONS", "Cases", "holdout", "truncate"]
+
+#: How the validation cases are held out: the most recent whole sessions, or random prefixes (the code).
+VALIDATIONS = ("recent", "random")
 
 
 def truncate(batch: PrefixBatch, max_length: int, keep: str = "last") -> PrefixBatch:
@@ -61,3 +65,20 @@ class Cases:
         lengths = self.lengths[index]
         items = self.items[index, : int(lengths.max())]
         return items.to(device), lengths.to(device), self.targets[index].to(device)
+
+
+def holdout(
+    sessions: Sessions, validation: str, fraction: float, rng: np.random.Generator, max_length: int, keep: str
+) -> tuple[Cases, Cases]:
+    """(training, validation) cases of ``sessions``: ``validation="recent"`` holds out the most
+    recent whole sessions with ``fraction`` of the cases (:func:`sessionbench.training.holdout_recent`),
+    ``"random"`` a random ``fraction`` of the prefixes drawn with ``rng`` (the authors' code;
+    prefixes of one session then fall on both sides)."""
+    if validation == "recent":
+        parts = holdout_recent(sessions, fraction)
+        return tuple(Cases(s, *s.prefix_cases(), max_length, keep) for s in parts)
+    session, length = sessions.prefix_cases()
+    order = rng.permutation(len(session))
+    n_valid = max(1, round(fraction * len(session)))
+    train, valid = np.sort(order[n_valid:]), np.sort(order[:n_valid])
+    return Cases(sessions, session[train], length[train], max_length, keep), Cases(sessions, session[valid], length[valid], max_length, keep)

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from sessionbench.checkpoints import checkpoint_files
 from sessionbench.data import Split, load_dataset
 from sessionbench.evaluation import KS, TIE_MODES, evaluate, hits_by_length, metrics, ranks_from_counts
 from sessionbench.files import atomic_write, inside
@@ -149,16 +150,16 @@ def run_job(
         with locked(Path(results_dir), folder, stem):
             existing = None if force else read_result(path)
             if existing is not None and existing.get("identity") == identity:
-                checkpoint.unlink(missing_ok=True)  # left by a run killed after writing its result
+                _remove_checkpoints(checkpoint)  # left by a run killed after writing its result
                 return JobOutcome(job, "reused", path, _with_tuning(path, existing, job.tuning))
             if existing is not None:
                 log.info("%s: not reusing %s, because %s", job.describe(), path.name, difference(existing.get("identity"), identity))
             if force:
-                checkpoint.unlink(missing_ok=True)
+                _remove_checkpoints(checkpoint)
             result = _fit_and_evaluate(job, recommender, split, identity, device, ties, progress, folder, stem, checkpoint)
             _atomic_write(path, json.dumps(result, indent=1, sort_keys=False).encode())
             failure_path(folder, stem).unlink(missing_ok=True)
-            checkpoint.unlink(missing_ok=True)
+            _remove_checkpoints(checkpoint)
             return JobOutcome(job, "ran", path, result)
     except KeyboardInterrupt:
         raise
@@ -275,7 +276,7 @@ def _fit_and_evaluate(
         "variant": job.variant,
         "quick": identity["quick"],
         "params": params,
-        "settings": _settings(cls, params),
+        "settings": _settings(cls, params, job.dataset),
         "params_hash": params_hash(params),
         "seed": job.seed,
         "ties": ties,
@@ -287,6 +288,8 @@ def _fit_and_evaluate(
         "fit_seconds": round(fit_seconds + (resumed or {}).get("seconds", 0.0), 3),
         "resumed": resumed,
         "epochs": _epochs(recommender),
+        # the fair protocol's selection run (epochs chosen, validation curve), for a model that refits
+        "selection": _json_copy(getattr(recommender, "selection_", None)),
         "fit_report": _fit_report(recommender),
         "tuning": _json_copy(job.tuning),
         "evaluate_seconds": round(evaluate_seconds, 3),
@@ -304,13 +307,20 @@ def _fit_and_evaluate(
     }
 
 
-def _settings(cls: type[Recommender], params: dict[str, Any]) -> dict[str, Any]:
-    """The hyperparameters that differ from the class's defaults (what a row is labelled by)."""
+def _settings(cls: type[Recommender], params: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """The hyperparameters that differ from the class's defaults on ``dataset`` (what a row is
+    labelled by)."""
     try:
-        defaults = cls().get_params()
+        defaults = cls(**cls.defaults_for(dataset)).get_params()
     except Exception:  # noqa: BLE001 - a class without defaults for every parameter
         return dict(params)
     return {k: v for k, v in params.items() if defaults.get(k, object()) != v}
+
+
+def _remove_checkpoints(checkpoint: Path) -> None:
+    """Remove a job's checkpoint files (its later phases' too) once its result is safe."""
+    for path in checkpoint_files(checkpoint):
+        path.unlink(missing_ok=True)
 
 
 def _fit_report(recommender: Recommender) -> dict[str, Any] | None:

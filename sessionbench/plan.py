@@ -101,33 +101,50 @@ def plan(
     setting (with ``params`` on top, which the caller has checked agree with it), counts as the
     method's own setting (Table 3's, whatever it moved) and carries the tuning record. The
     settings a suite lists (Table 4's hidden sizes) keep the paper's defaults around them.
+
+    A class's :meth:`~sessionbench.recommender.Recommender.defaults_for` a dataset replaces its
+    defaults on that dataset, below everything else (``gru4rec-tuned`` takes the official
+    YOOCHOOSE parameter file on YOOCHOOSE).
     """
     params = params or {}
     tuned = tuned or {}
     suites = ("main", "ablations") if suite == "paper" else (suite or "main",)
+    datasets = list(datasets)
     jobs = []
     for method in methods:
         cls = resolve(method)
-        overrides = params.get(method, {})
-        paper_setting = cls().get_params()
-        own = tuned.get(method)
-        base = {k: v for k, v in own.params.items() if paper_setting.get(k) != v} if own else {}  # only what differs
-        own_setting = cls(**base).get_params()  # the method's own: the paper's, or the tuned one
-        defaults = cls(**{**base, **overrides}).get_params()
-        swept = {key: name for name, options in cls.suite_params.items() for option in options for key in option}
-        settings: dict[str, tuple[dict[str, Any], str | None, bool]] = {}
-        for name in suites:
-            for setting in cls.suite_params.get(name) or [{}]:
-                is_own = own is not None and not setting  # a suite that lists no settings runs the own one
-                merged = {**setting, **(base if is_own else {}), **overrides}
-                full = cls(**merged).get_params()
-                key = json.dumps(full, sort_keys=True, default=str)
-                moved = [swept[k] for k in swept if full[k] != (own_setting if is_own else paper_setting)[k]]
-                settings.setdefault(key, (merged, name if full != defaults else (moved[0] if moved else None), is_own))
-        for merged, variant, is_own in settings.values():
-            record = own.record if is_own and own is not None else None
-            jobs += [Job(d, method, merged, s, data_dir, dict(data_options or {}), variant, record) for d in datasets for s in seeds]
+        by_defaults: dict[str, list[str]] = {}  # datasets that share the class's defaults
+        for d in datasets:
+            by_defaults.setdefault(json.dumps(cls.defaults_for(d), sort_keys=True, default=str), []).append(d)
+        for on in by_defaults.values():
+            settings = _settings(cls, cls.defaults_for(on[0]), params.get(method, {}), tuned.get(method), suites)
+            for merged, variant, is_own in settings:
+                own = tuned.get(method)
+                record = own.record if is_own and own is not None else None
+                jobs += [Job(d, method, merged, s, data_dir, dict(data_options or {}), variant, record) for d in on for s in seeds]
     return jobs
+
+
+def _settings(
+    cls: type, dataset_defaults: dict[str, Any], overrides: dict[str, Any], own: Tuned | None, suites: tuple[str, ...]
+) -> list[tuple[dict[str, Any], str | None, bool]]:
+    """(hyperparameters, variant, is the method's own setting) of each distinct setting the
+    suites run of ``cls``, on datasets whose defaults are ``dataset_defaults``."""
+    paper_setting = cls(**dataset_defaults).get_params()
+    base = {**dataset_defaults, **({k: v for k, v in own.params.items() if paper_setting.get(k) != v} if own else {})}
+    own_setting = cls(**base).get_params()  # the method's own: the paper's, or the tuned one
+    defaults = cls(**{**base, **overrides}).get_params()
+    swept = {key: name for name, options in cls.suite_params.items() for option in options for key in option}
+    settings: dict[str, tuple[dict[str, Any], str | None, bool]] = {}
+    for name in suites:
+        for setting in cls.suite_params.get(name) or [{}]:
+            is_own = own is not None and not setting  # a suite that lists no settings runs the own one
+            merged = {**dataset_defaults, **setting, **(base if is_own else {}), **overrides}
+            full = cls(**merged).get_params()
+            key = json.dumps(full, sort_keys=True, default=str)
+            moved = [swept[k] for k in swept if full[k] != (own_setting if is_own else paper_setting)[k]]
+            settings.setdefault(key, (merged, name if full != defaults else (moved[0] if moved else None), is_own))
+    return list(settings.values())
 
 
 def params_hash(params: dict[str, Any]) -> str:

@@ -155,6 +155,21 @@ class Recommender(ABC):
     #: records it in the result and the page shows it.
     fit_report_: dict[str, Any] | None = None
 
+    #: The selection run of the fair protocol, for a model that selects on the validation split
+    #: and then refits on all of the training data (:func:`sessionbench.training.selection_record`:
+    #: the metric, the epochs selected and run, the validation curve); the harness records it.
+    selection_: dict[str, Any] | None = None
+
+    @classmethod
+    def defaults_for(cls, dataset: str) -> dict[str, Any]:
+        """Hyperparameters that replace the constructor's defaults on ``dataset`` (its name as
+        the plan gives it, e.g. "yoochoose-1-64"): a method whose published setting was tuned
+        per dataset (the official GRU4Rec's parameter files) returns that dataset's here.
+        Empty (the default): the same defaults everywhere. The plan applies them below any
+        tuned setting or ``--set`` override, and a page labels the run by what differs from them.
+        """
+        return {}
+
     @abstractmethod
     def fit(self, split: Split, *, seed: int, device: str = "cpu", progress: bool = True) -> Self:
         """Learn from ``split.train`` (never ``split.test``) and return ``self``.

@@ -298,13 +298,18 @@ def _figures(results_dir: Path, dataset: str, groups: Sequence[Group], labels: d
 
 
 def _fit_reports(groups: Sequence[Group]) -> str:
-    """What fits did where it can differ from their settings (e.g. pre-training skipped)."""
+    """What fits did where it can differ from their settings (e.g. pre-training skipped, the
+    parameter file taken, the epochs selected): one line per group and report, naming the seeds."""
     labels = label_groups(groups)
     lines = []
     for g in groups:
+        seeds_of: dict[tuple[str, str], list[str]] = {}
         for run in g.runs:
             for what, report in sorted((run.get("fit_report") or {}).items()):
-                lines.append(f"- {labels[id(g)]} seed {run['seed']}, {markdown_text(what)}: {markdown_text(report)}")
+                seeds_of.setdefault((str(what), str(report)), []).append(str(run["seed"]))
+        for (what, report), seeds in seeds_of.items():
+            which = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}"
+            lines.append(f"- {labels[id(g)]} {which}, {markdown_text(what)}: {markdown_text(report)}")
     return "## What the fits did\n\n" + "\n".join(lines) + "\n" if lines else ""
 
 

@@ -82,12 +82,12 @@ def test_issue_20_a_checkpoint_with_flipped_bytes_is_named_and_training_starts_a
 
 
 def test_issue_20_a_full_disk_while_checkpointing_costs_only_the_resume(tmp_path, monkeypatch, caplog):
-    import sessionbench.training as training
+    import sessionbench.checkpoints as checkpoints
 
     def full(path, write):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(training, "atomic_write", full)
+    monkeypatch.setattr(checkpoints, "atomic_write", full)
     with caplog.at_level(logging.WARNING, logger="sessionbench"):
         history = train_epochs(lambda epoch: 1.0, epochs=2, progress=False, checkpoint=Checkpoint(tmp_path / "t.pt", {}))
     assert len(history) == 2 and "could not write the checkpoint" in caplog.text and "No space left" in caplog.text

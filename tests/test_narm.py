@@ -248,9 +248,9 @@ def test_an_interrupted_training_resumes_and_ends_as_an_uninterrupted_one(tmp_pa
     batch = next(split.test.prefix_batches(64))
     np.testing.assert_array_equal(as_numpy(resumed.score(batch)), as_numpy(whole.score(batch)))
     again = NARM(**params).fit(split, seed=1, progress=False, checkpoint=path)  # a finished training
-    assert again.resumed_["epochs"] == 4
+    assert again.resumed_["epochs"] == 4 + again.selection_["epochs"]  # the selection run and the refit
     np.testing.assert_array_equal(as_numpy(again.score(batch)), as_numpy(whole.score(batch)))
-    with caplog.at_level("WARNING", logger="sessionbench.training"):
+    with caplog.at_level("WARNING", logger="sessionbench.checkpoints"):
         other = NARM(**params).fit(split, seed=2, progress=False, checkpoint=path)
     assert other.resumed_ is None and "seed: 1 there, 2 here" in caplog.text
 
@@ -258,10 +258,11 @@ def test_an_interrupted_training_resumes_and_ends_as_an_uninterrupted_one(tmp_pa
 def test_an_unreadable_training_checkpoint_is_replaced(tmp_path, caplog):
     path = tmp_path / "narm-training.pt"
     path.write_bytes(b"not a checkpoint")
-    with caplog.at_level("WARNING", logger="sessionbench.training"):
+    with caplog.at_level("WARNING", logger="sessionbench.checkpoints"):
         rec = NARM(**TINY).fit(oracle_split(), seed=0, progress=False, checkpoint=path)
     assert rec.resumed_ is None and "unreadable" in caplog.text and str(path) in caplog.text
-    assert NARM(**TINY).fit(oracle_split(), seed=0, progress=False, checkpoint=path).resumed_["epochs"] == 2
+    again = NARM(**TINY).fit(oracle_split(), seed=0, progress=False, checkpoint=path)
+    assert again.resumed_["epochs"] == 2 + again.selection_["epochs"]  # the selection run and the refit
 
 
 # ------------------------------------------------------------------------------- validation

@@ -62,7 +62,7 @@ def test_a_training_interrupted_after_any_epoch_resumes_to_the_same_end(tmp_path
 def test_a_checkpoint_of_another_shape_is_replaced_with_a_warning(tmp_path, caplog):
     path = tmp_path / "training.pt"
     write_checkpoint_file(path, {"identity": {"test": 1}, "objects": {}, "loop": {}})
-    with caplog.at_level("WARNING", logger="sessionbench.training"):
+    with caplog.at_level("WARNING", logger="sessionbench.checkpoints"):
         _, _, saved = train(path)
     assert saved.resumed_epochs == 0 and "lacks" in caplog.text and "optimizer" in caplog.text
     assert train(path)[2].resumed_epochs == 3  # replaced by this training's
