@@ -44,9 +44,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from narm.cases import Cases
 from narm.model import NARMModule
 from narm.recommender import NARM
+from sessionbench.cases import Cases
 from sessionbench.data import Split, load_dataset
 from sessionbench.losses import softmax_cross_entropy
 from sessionbench.precision import resolve_precision

@@ -1,9 +1,11 @@
 """NARM (Li et al., CIKM 2017) as a recommender: training, validation, scoring, attention.
 
 The network is in :mod:`narm.model`; this file holds what the paper's section 4.4 says about
-training and the batch step of eq. 11: cross-entropy of the softmax over all items, Adam with
+training and the loss of eq. 11: cross-entropy of the softmax over all items, Adam with
 learning rate 0.001, mini-batches of 512, up to 30 epochs, 10% of the training sequences held
-out to pick the epoch with the best validation Recall@20. Checked against the authors' code
+out to pick the epoch with the best validation Recall@20. The loop, the hold-out, the refit,
+scoring and saving are shared with the other full-softmax models
+(:class:`sessionbench.softmax_models.PrefixSoftmaxModel`). Checked against the authors' code
 (github.com/lijingsdu/sessionRec_NARM ``NARM.py`` at 4db2a4404eddd65523e4b4e1d26af1eba8846dce,
 ``rsc2015_attention.py`` at be0d1a37cc94) and RecBole's NARM (f00b4071e574).
 
@@ -43,43 +45,28 @@ Deviations from the paper/reference (see also :mod:`narm.model`):
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from narm.cases import VALIDATIONS, Cases, holdout, truncate
 from narm.model import ATTENTION_NORMS, NARMModule
-from narm.persistence import load_model, save_model
-from sessionbench.data import Sessions, Split
-from sessionbench.evaluation import rank_of_targets
+from sessionbench.cases import VALIDATIONS, truncate
+from sessionbench.data import Split
 from sessionbench.losses import linear_softmax_cross_entropy, softmax_cross_entropy
 from sessionbench.params import FRACTION, OPEN_UNIT, POSITIVE, POSITIVE_INT, check_params, one_of, optional
-from sessionbench.precision import PRECISIONS, resolve_precision
-from sessionbench.recommender import PAD, PrefixBatch, Recommender
-from sessionbench.training import (
-    Checkpoint,
-    adam_options,
-    fit_checkpoint,
-    generators,
-    phase_checkpoint,
-    resolve_device,
-    resumed,
-    selection_record,
-    train_epochs,
-)
+from sessionbench.precision import PRECISIONS
+from sessionbench.recommender import PrefixBatch, Recommender
+from sessionbench.softmax_models import PrefixSoftmaxModel
 
 __all__ = ["NARM", "NARMFC", "NARMGlobal", "NARMLocal", "truncate"]
 
-log = logging.getLogger(__name__)
 
 TRUNCATIONS = ("last", "first")
 
 
-class NARM(Recommender):
+class NARM(PrefixSoftmaxModel):
     """Neural Attentive Recommendation Machine: hybrid encoder, bi-linear decoder.
 
     Args:
@@ -119,11 +106,7 @@ class NARM(Recommender):
     encoder: ClassVar[str] = "hybrid"
     decoder: ClassVar[str] = "bilinear"
 
-    module_: NARMModule | None = None  # the trained network (best validation epoch)
-    history_: list | None = None  # EpochLog per epoch run: loss, seconds, validation Recall@20
-    n_items_: int | None = None  # size of the item vocabulary the network scores
-    resumed_: dict | None = None  # {"epochs", "seconds"} taken from a checkpoint by the last fit
-    precision_: str | None = None  # "fp32" or "bf16": what ``precision`` meant in the last fit
+    module_: NARMModule | None = None  # the reported network (see PrefixSoftmaxModel for the rest)
 
     def __init__(
         self,
@@ -166,113 +149,6 @@ class NARM(Recommender):
             refit=one_of(True, False), precision=one_of(*PRECISIONS),
         )
 
-    # ----------------------------------------------------------------------------- training
-    def fit(
-        self,
-        split: Split,
-        *,
-        seed: int,
-        device: str = "cpu",
-        progress: bool = True,
-        checkpoint: str | Path | None = None,
-    ) -> NARM:
-        """Train on ``split.train`` (section 4.4): select the epochs on the held-out cases by their
-        Recall@20, then (``refit``) train on every training case for that many epochs.
-
-        ``history_`` is the reported network's epoch log (the refit's, or the selection run's
-        when ``refit`` is False); ``selection_`` records the selection run (the epochs chosen
-        and run, the validation curve) when refitting.
-
-        Args:
-            checkpoint: A file to save the training in after every epoch. If it holds this
-                training (same data, hyperparameters, seed and device type), the training
-                resumes after its last saved epoch and ends as an uninterrupted one would;
-                ``resumed_`` then says how many epochs and seconds came from it.
-        """
-        self.device = str(resolve_device(device))
-        self.fit_report_ = None
-        self.precision_ = resolve_precision(self.precision, self.device)
-        self.n_items_ = split.n_items
-        rng, gen = generators(seed, self.device)  # gen draws the dropout masks
-        init = int(rng.integers(2**62))  # the initial weights' seed
-        train, valid = self._holdout(split.train, rng)
-        desc = f"{self.name} {split.name}"
-        selected = self._train(train, valid, rng, gen, init, self.epochs, checkpoint, split, seed, desc, progress)
-        phases = [selected[1]]
-        self.history_, self.selection_ = selected[0], None
-        if self.refit:
-            # the fair protocol: the selected epochs again, from the same start, on every training case
-            self.selection_ = selection_record(self.history_, "recall@20", self._validation_name())
-            rng, gen = generators(seed, self.device)
-            init = int(rng.integers(2**62))
-            everything = Cases(split.train, *split.train.prefix_cases(), self.max_length, self.truncate)
-            path = phase_checkpoint(checkpoint, "refit")
-            epochs = self.selection_["epochs"]
-            self.history_, saved = self._train(everything, None, rng, gen, init, epochs, path, split, seed, f"{desc} refit", progress)
-            phases.append(saved)
-            self.fit_report_ = {"selection": self._selection_words()}
-        self.resumed_ = resumed(*phases)
-        self.module_.eval()
-        return self
-
-    def _train(
-        self,
-        train: Cases,
-        valid: Cases | None,
-        rng: np.random.Generator,
-        gen: torch.Generator,
-        init: int,
-        epochs: int,
-        checkpoint: str | Path | None,
-        split: Split,
-        seed: int,
-        desc: str,
-        progress: bool,
-    ) -> tuple[list, Checkpoint | None]:
-        """A fresh network (weights seeded by ``init``) trained on ``train`` for up to ``epochs``
-        epochs; with ``valid``, early stopping on its Recall@20 and the best epoch kept. Returns
-        the epoch log and the checkpoint used."""
-        self.module_ = self._new_module(split.n_items, torch.Generator().manual_seed(init)).to(self.device)
-        optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate, **adam_options(self.device))
-
-        def run_epoch(epoch: int) -> float:
-            self.module_.train()
-            order = torch.from_numpy(rng.permutation(len(train)))
-            # one running sum on the device: no sync per step, and no list of small tensors,
-            # which pinned glibc heap memory between the big per-step blocks (the RSS of a
-            # DIGINETICA epoch grew by 3 MB a step)
-            total = torch.zeros((), device=self.device)
-            starts = range(0, len(order), self.batch_size)
-            for lo in tqdm(starts, desc=f"{desc} epoch {epoch + 1}", unit="batch", disable=not progress, leave=False):
-                total += self._step(optimizer, *train.batch(order[lo : lo + self.batch_size], self.device), gen)
-            return float(total) / len(starts)
-
-        state = {"optimizer": optimizer, "rng": rng, "dropout": gen}
-        saved = fit_checkpoint(checkpoint, self, split, seed, self.device, state)
-        history = train_epochs(
-            run_epoch,
-            epochs=epochs,
-            module=self.module_,
-            validate=None if valid is None else (lambda: self._recall(valid)),
-            patience=None if valid is None else self.patience,
-            progress=progress,
-            desc=desc,
-            checkpoint=saved,
-        )
-        return history, saved
-
-    def _validation_name(self) -> str:
-        how = "the most recent sessions" if self.validation == "recent" else "random prefixes"
-        return f"{self.validation_fraction:.0%} of the training cases, {how}"
-
-    def _selection_words(self) -> str:
-        s = self.selection_
-        best = max(s["curve"])
-        return (
-            f"{s['epochs']} epochs selected of {s['epochs_run']} run (validation Recall@20 {100 * best:.2f} on "
-            f"{s['on']}), then refit on all training sessions for {s['epochs']} epochs"
-        )
-
     def _new_module(self, n_items: int, generator: torch.Generator) -> NARMModule:
         return NARMModule(
             n_items,
@@ -286,67 +162,20 @@ class NARM(Recommender):
             generator=generator,
         )
 
-    def _holdout(self, sessions: Sessions, rng: np.random.Generator) -> tuple[Cases, Cases]:
-        """Training and validation cases: the most recent sessions, or random prefixes."""
-        return holdout(sessions, self.validation, self.validation_fraction, rng, self.max_length, self.truncate)
-
-    def _step(
-        self,
-        optimizer: torch.optim.Optimizer,
-        items: torch.Tensor,
-        lengths: torch.Tensor,
-        targets: torch.Tensor,
-        generator: torch.Generator,
-    ) -> torch.Tensor:
-        """One mini-batch: forward, the loss of eq. 11, backward, an Adam step. Returns the loss."""
-        optimizer.zero_grad(set_to_none=True)
+    def _loss(self, items: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The loss of eq. 11 for one batch."""
         context, _ = self.module_.encode(items, lengths, generator)
         if self.decoder == "bilinear":
             # paper eq. 10-11 fused: softmax over emb_i^T (B c_t) for all items, and its gradient
             query = self.module_.query(context)
-            loss = softmax_cross_entropy(query, self.module_.item_embeddings, targets, precision=self.precision_)
-        else:  # eq. 11 over the FC scores
-            loss = linear_softmax_cross_entropy(context, self.module_.fc, targets, precision=self.precision_)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
-    @torch.inference_mode()
-    def _recall(self, cases: Cases, k: int = 20) -> float:
-        """Recall@k of the current network on held-out cases (ties count against the target)."""
-        self.module_.eval()
-        hits = 0
-        for lo in range(0, len(cases), 1024):
-            items, lengths, targets = cases.batch(torch.arange(lo, min(lo + 1024, len(cases))), self.device)
-            scores = self.module_(items, lengths)
-            hits += int((rank_of_targets(scores, targets, name=self.name) <= k).sum())
-        return hits / len(cases)
+            return softmax_cross_entropy(query, self.module_.item_embeddings, targets, precision=self.precision_)
+        # eq. 11 over the FC scores
+        return linear_softmax_cross_entropy(context, self.module_.fc, targets, precision=self.precision_)
 
     # ------------------------------------------------------------------------------ scoring
-    def _prepare(self, batch: PrefixBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Check and truncate a batch; (items as embedding rows, lengths) on the device."""
-        self._check_fitted("module_")
-        if len(batch) and (batch.items.shape[1] == 0 or int(batch.lengths.min()) < 1):
-            row = int(np.argmin(batch.lengths)) if batch.items.shape[1] else 0
-            raise ValueError(
-                f"{type(self).__name__}: prefix {row} of the batch is empty (length 0); "
-                "every prefix needs at least one click"
-            )
-        batch = truncate(batch, self.max_length, self.truncate)
-        if len(batch) and (batch.items.max() >= self.n_items_ or batch.items.min() < PAD):
-            raise ValueError(
-                f"{type(self).__name__}: item indices must be in 0..{self.n_items_ - 1}, "
-                f"found {batch.items.min()}..{batch.items.max()}"
-            )
-        items = torch.from_numpy(batch.items + 1).to(self.device)
-        return items, torch.from_numpy(np.asarray(batch.lengths, dtype=np.int64)).to(self.device)
-
     def score(self, batch: PrefixBatch) -> torch.Tensor:
         """Scores of every item (eq. 10 before the softmax): float32[B, n_items]."""
-        items, lengths = self._prepare(batch)
-        self.module_.eval()
-        with torch.inference_mode():
-            return self.module_(items, lengths)
+        return super().score(batch)
 
     def attention(self, batch: PrefixBatch) -> np.ndarray:
         """alpha_tj (eq. 7-8) over the clicks of each prefix: float32[B, L], 0 on padding.
@@ -365,24 +194,6 @@ class NARM(Recommender):
         from narm.attention import attention_figure
 
         return attention_figure(self, split, Path(path))
-
-    # --------------------------------------------------------------------------- save / load
-    def save(self, path: str | Path) -> Path:
-        """Write the hyperparameters and learned weights (a ``state_dict``, no pickled objects)."""
-        return save_model(self, path)
-
-    @classmethod
-    def load(cls, path: str | Path, n_items: int | None = None, device: str = "cpu") -> NARM:
-        """Read a model written by :meth:`save` (``weights_only`` loading, no code runs).
-
-        Args:
-            n_items: The item vocabulary the caller will score (e.g. ``split.n_items``); a
-                checkpoint trained on another vocabulary is refused.
-
-        Raises:
-            ValueError: the vocabulary sizes differ, or the file is not a saved NARM.
-        """
-        return load_model(cls, path, n_items, device)
 
 
 class NARMGlobal(NARM):

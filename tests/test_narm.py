@@ -9,7 +9,7 @@ import torch
 
 from narm import NARM, NARMFC, NARMGlobal, NARMLocal, NARMModule
 from narm.attention import last_click_batch, select_sessions
-from narm.cases import truncate
+from sessionbench.cases import truncate
 from sessionbench.data import Sessions, Split
 from sessionbench.evaluation import evaluate, rank_of_targets
 from sessionbench.recommender import PAD, PrefixBatch, Recommender

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from narm import NARM
-from narm.cases import holdout
+from sessionbench.cases import holdout
 from sessionbench.data import Split
 from sessionbench.evaluation import evaluate
 from sessionbench.testing import oracle_split

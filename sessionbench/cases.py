@@ -1,4 +1,6 @@
-"""NARM's training and validation cases: prefixes cut to ``max_length`` clicks, held as tensors."""
+"""The training and validation cases of the models trained on every prefix (NARM, STAMP,
+SR-GNN, ...): prefixes cut to ``max_length`` clicks, held as tensors, and the hold-out that
+selection scores."""
 
 from __future__ import annotations
 
@@ -15,17 +17,19 @@ __all__ = ["VALIDATIONS", "Cases", "holdout", "truncate"]
 VALIDATIONS = ("recent", "random")
 
 
-def truncate(batch: PrefixBatch, max_length: int, keep: str = "last") -> PrefixBatch:
+def truncate(batch: PrefixBatch, max_length: int | None, keep: str = "last") -> PrefixBatch:
     """Cut prefixes longer than ``max_length`` to their last (or first) ``max_length`` clicks.
 
     Args:
         batch: Left-aligned prefixes, ``PAD`` after each row's length.
-        max_length: Clicks kept per prefix.
+        max_length: Clicks kept per prefix; None keeps every click.
         keep: "last" or "first".
 
     Returns:
         A batch of width <= ``max_length`` with the same targets.
     """
+    if max_length is None:
+        return batch
     kept = np.minimum(batch.lengths, max_length)
     if keep == "first":
         items = batch.items[:, :max_length].copy()
@@ -42,7 +46,7 @@ class Cases:
     """Training or validation prefixes held as tensors, truncated once: items int64[N, W]
     (embedding rows, 0 = padding), lengths int64[N], targets int64[N] (item indices)."""
 
-    def __init__(self, sessions: Sessions, session: np.ndarray, length: np.ndarray, max_length: int, keep: str) -> None:
+    def __init__(self, sessions: Sessions, session: np.ndarray, length: np.ndarray, max_length: int | None, keep: str) -> None:
         parts = [
             truncate(sessions.gather_prefixes(session[lo : lo + 65536], length[lo : lo + 65536]), max_length, keep)
             for lo in range(0, len(session), 65536)
@@ -68,7 +72,7 @@ class Cases:
 
 
 def holdout(
-    sessions: Sessions, validation: str, fraction: float, rng: np.random.Generator, max_length: int, keep: str
+    sessions: Sessions, validation: str, fraction: float, rng: np.random.Generator, max_length: int | None, keep: str
 ) -> tuple[Cases, Cases]:
     """(training, validation) cases of ``sessions``: ``validation="recent"`` holds out the most
     recent whole sessions with ``fraction`` of the cases (:func:`sessionbench.training.holdout_recent`),
