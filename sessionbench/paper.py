@@ -84,8 +84,17 @@ _REFERENCES = {
 
 
 def reference_for(dataset: str, order: str | None) -> Reference | None:
-    """The published numbers that match a dataset and its click order, if any."""
-    return _REFERENCES.get((dataset, order or "file"))
+    """The published numbers that match a dataset and its click order, if any: the paper's
+    (or SR-GNN's re-run of its baselines), with the models beyond the paper as their own papers
+    published them (:mod:`sessionbench.references`)."""
+    from sessionbench.references import BEYOND_SOURCE, beyond_rows
+
+    ours, beyond = _REFERENCES.get((dataset, order or "file")), beyond_rows(dataset, order)
+    if not beyond:
+        return ours
+    if ours is None:
+        return Reference(BEYOND_SOURCE[0].upper() + BEYOND_SOURCE[1:], beyond)
+    return Reference(f"{ours.source}; {BEYOND_SOURCE}", {**beyond, **ours.rows})
 
 
 def ablations_published(dataset: str, order: str | None) -> bool:

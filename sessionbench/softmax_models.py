@@ -70,6 +70,9 @@ class PrefixSoftmaxModel(Recommender):
         """Adam at ``learning_rate`` (fused where torch has it)."""
         return torch.optim.Adam(module.parameters(), lr=self.learning_rate, **adam_options(self.device))
 
+    def _clip_gradients(self) -> None:
+        """Called between ``backward`` and the optimiser step; the default leaves the gradients."""
+
     def _schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
         """The learning-rate schedule, stepped after every epoch; None (the default): constant."""
         return None
@@ -188,6 +191,7 @@ class PrefixSoftmaxModel(Recommender):
         optimizer.zero_grad(set_to_none=True)
         loss = self._loss(items, lengths, targets, generator)
         loss.backward()
+        self._clip_gradients()
         optimizer.step()
         return loss.detach()
 
