@@ -44,6 +44,7 @@ from sessionbench.precision import resolve_precision
 from sessionbench.provenance import PeakRSS, code_version, device_description, process_peak_rss, versions
 from sessionbench.recommender import Recommender
 from sessionbench.registry import resolve
+from sessionbench.softmax_models import TEST_BEST
 from sessionbench.store import difference, failure_path, locked, read_result, result_identity, result_stem, split_folder
 from sessionbench.training import resolve_device
 
@@ -242,12 +243,14 @@ def _fit_and_evaluate(
     # running the same job again after an interruption resumes it
     resumable = "checkpoint" in inspect.signature(recommender.fit).parameters
     training = split.training_view()  # fit never sees the test sessions
+    extra = {"checkpoint": checkpoint} if resumable else {}
+    if recommender.get_params().get("selection") == TEST_BEST:
+        # the authors' scripts' reading, labelled on every page: the fit is shown its test
+        # metrics after every epoch (never the sessions themselves), and keeps the best epoch
+        extra["monitor"] = lambda: evaluate(recommender, split.test, n_items=split.n_items, ties=ties, progress=False).metrics
     with PeakRSS() as peak:
         started = time.perf_counter()
-        if resumable:
-            recommender.fit(training, seed=job.seed, device=device, progress=progress, checkpoint=checkpoint)
-        else:
-            recommender.fit(training, seed=job.seed, device=device, progress=progress)
+        recommender.fit(training, seed=job.seed, device=device, progress=progress, **extra)
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
         evaluation = evaluate(recommender, split.test, n_items=split.n_items, ties=ties, progress=progress)

@@ -122,8 +122,15 @@ class Group:
 
     @property
     def in_table3(self) -> bool:
-        """Table 3 shows the main methods at their own settings, not ablation variants."""
-        return all(r.get("variant") is None and "main" in r.get("suites", ["main"]) for r in self.runs)
+        """Table 3 shows the main methods at their own settings, not ablation variants, and
+        never a run selected on the test set."""
+        return not self.test_selected and all(r.get("variant") is None and "main" in r.get("suites", ["main"]) for r in self.runs)
+
+    @property
+    def test_selected(self) -> bool:
+        """Whether the runs chose their epochs on the test set (``selection="test-best"``, the
+        authors' scripts' reading): shown apart, labelled, never compared as ours."""
+        return any(r.get("params", {}).get("selection") == "test-best" for r in self.runs)
 
     @property
     def hidden_size(self) -> Any:

@@ -14,11 +14,17 @@ resumes where it stopped.
 Items are embedding rows ``item + 1`` in the network (row 0 is the padding), cases are held as
 tensors (:class:`sessionbench.cases.Cases`), and a subclass's hyperparameters must include
 ``learning_rate, batch_size, epochs, patience, max_length, truncate, validation,
-validation_fraction, refit, precision``.
+validation_fraction, refit, selection, precision``.
+
+``selection="test-best"`` (never the default) reproduces the authors' scripts instead: no
+hold-out, the test set scored after every epoch by the harness (the ``monitor`` of
+:meth:`PrefixSoftmaxModel.fit`), the best epoch kept. Such a run is labelled as selected on the
+test set on every page, and kept out of Table 3.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +50,12 @@ from sessionbench.training import (
     train_epochs,
 )
 
-__all__ = ["PrefixSoftmaxModel"]
+__all__ = ["SELECTIONS", "TEST_BEST", "PrefixSoftmaxModel"]
+
+#: How the epochs are selected: on the validation hold-out (the suite's protocol, always the
+#: default), or on the test set as the authors' scripts did (labelled wherever it appears).
+TEST_BEST = "test-best"
+SELECTIONS = ("validation", TEST_BEST)
 
 
 class PrefixSoftmaxModel(Recommender):
@@ -86,6 +97,7 @@ class PrefixSoftmaxModel(Recommender):
         device: str = "cpu",
         progress: bool = True,
         checkpoint: str | Path | None = None,
+        monitor: Callable[[], dict[str, float]] | None = None,
     ) -> PrefixSoftmaxModel:
         """Select the epochs on the held-out cases by their Recall@20, then (``refit``) train on
         every training case for that many epochs.
@@ -100,7 +112,23 @@ class PrefixSoftmaxModel(Recommender):
                 (same data, hyperparameters, seed and device type), the training resumes after
                 its last saved epoch and ends as an uninterrupted one would; ``resumed_`` then
                 says how many epochs and seconds came from it.
+            monitor: Only for ``selection="test-best"``, and given by the harness: the current
+                network's test-set metrics (``{"recall@20": ..., "mrr@20": ...}``). The network
+                then trains on every training case, is scored on the test set after every
+                epoch, and the epoch of best test Recall@20 is kept; ``selection_`` records both
+                test curves and the best Recall@20 and the best MRR@20 over epochs, as the
+                authors' scripts report them.
+
+        Raises:
+            ValueError: ``selection="test-best"`` without a ``monitor``, or a ``monitor`` with
+                the default selection (the suite's protocol never looks at the test set).
         """
+        if (self.selection == TEST_BEST) != (monitor is not None):
+            raise ValueError(
+                f"{type(self).__name__}: selection={self.selection!r} "
+                + ("selects on the test set and needs the harness's test monitor (run it through the harness)"
+                   if monitor is None else "never looks at the test set; a monitor is only for selection='test-best'")
+            )
         self.device = str(resolve_device(device))
         self.fit_report_ = None
         self.precision_ = resolve_precision(self.precision, self.device)
@@ -109,6 +137,8 @@ class PrefixSoftmaxModel(Recommender):
         init = int(rng.integers(2**62))  # the initial weights' seed
         train, valid = self._holdout(split.train, rng)
         desc = f"{self.name} {split.name}"
+        if monitor is not None:
+            return self._fit_on_test(split, rng, gen, init, checkpoint, seed, desc, progress, monitor)
         self.history_, saved = self._train(train, valid, rng, gen, init, self.epochs, checkpoint, split, seed, desc, progress)
         phases, self.selection_ = [saved], None
         if self.refit:
@@ -129,7 +159,7 @@ class PrefixSoftmaxModel(Recommender):
     def _train(
         self,
         train: Cases,
-        valid: Cases | None,
+        valid: Cases | Callable[[], float | tuple[float, dict[str, float]]] | None,
         rng: np.random.Generator,
         gen: torch.Generator,
         init: int,
@@ -141,8 +171,8 @@ class PrefixSoftmaxModel(Recommender):
         progress: bool,
     ) -> tuple[list[EpochLog], Checkpoint | None]:
         """A fresh network (weights seeded by ``init``) trained on ``train`` for up to ``epochs``
-        epochs; with ``valid``, early stopping on its Recall@20 and the best epoch kept. Returns
-        the epoch log and the checkpoint used."""
+        epochs; with ``valid`` (cases, or a callable returning the score), early stopping on its
+        Recall@20 and the best epoch kept. Returns the epoch log and the checkpoint used."""
         self.module_ = self._new_module(split.n_items, torch.Generator().manual_seed(init)).to(self.device)
         optimizer = self._optimizer(self.module_)
         schedule = self._schedule(optimizer)
@@ -167,13 +197,49 @@ class PrefixSoftmaxModel(Recommender):
             run_epoch,
             epochs=epochs,
             module=self.module_,
-            validate=None if valid is None else (lambda: self._recall(valid)),
+            validate=valid if callable(valid) or valid is None else (lambda: self._recall(valid)),
             patience=None if valid is None else self.patience,
             progress=progress,
             desc=desc,
             checkpoint=saved,
         )
         return history, saved
+
+    def _fit_on_test(
+        self,
+        split: Split,
+        rng: np.random.Generator,
+        gen: torch.Generator,
+        init: int,
+        checkpoint: str | Path | None,
+        seed: int,
+        desc: str,
+        progress: bool,
+        monitor: Callable[[], dict[str, float]],
+    ) -> PrefixSoftmaxModel:
+        """``selection="test-best"``: every training case, the test set scored after every epoch,
+        the epoch of best test Recall@20 kept (early stopping with ``patience`` on it)."""
+        everything = Cases(split.train, *split.train.prefix_cases(), self.max_length, self.truncate)
+
+        def on_test() -> tuple[float, dict[str, float]]:
+            metrics = monitor()
+            return metrics["recall@20"], {"recall@20": metrics["recall@20"], "mrr@20": metrics["mrr@20"]}
+
+        self.history_, saved = self._train(everything, on_test, rng, gen, init, self.epochs, checkpoint, split, seed, desc, progress)
+        self.selection_ = {
+            **selection_record(self.history_, "recall@20", "the test set (as published: selected on test)"),
+            "mrr_curve": [round(h.metrics["mrr@20"], 6) for h in self.history_],
+            "best": {m: max(h.metrics[m] for h in self.history_) for m in ("recall@20", "mrr@20")},
+        }
+        best = self.selection_["best"]
+        self.fit_report_ = {
+            "selection": f"SELECTED ON THE TEST SET (selection=test-best): epoch {self.selection_['epochs']} of "
+            f"{self.selection_['epochs_run']} kept for its test Recall@20; best over epochs Recall@20 "
+            f"{100 * best['recall@20']:.2f}, MRR@20 {100 * best['mrr@20']:.2f}"
+        }
+        self.resumed_ = resumed(saved)
+        self.module_.eval()
+        return self
 
     def _holdout(self, sessions: Sessions, rng: np.random.Generator) -> tuple[Cases, Cases]:
         """Training and validation cases: the most recent sessions, or random prefixes."""

@@ -23,6 +23,7 @@ from tabulate import tabulate
 from sessionbench import paper
 from sessionbench.files import inside, safe_name
 from sessionbench.runs import Group, label_groups, load_runs, markdown_text, resolve_split_folder
+from sessionbench.selected_on_test import selected_on_test_table
 from sessionbench.table3 import best as best_of_row
 from sessionbench.table3 import table3
 
@@ -69,12 +70,14 @@ def render(results_dir: Path, dataset: str, ties: str = "conservative", suite: s
                      "none of these numbers is comparable with the paper's.\n")
     if "1" in tables:
         parts.append(_table1(base, info))
+    ours = [g for g in groups if not g.test_selected]
     if "2" in tables:
-        parts.append(_table2(groups, base, ties, published_order))
+        parts.append(_table2(ours, base, ties, published_order))
     if "3" in tables:
         parts.append(table3(main, labels, ties, reference, base))
+        parts.append(selected_on_test_table(groups, ties, reference))
     if "4" in tables:
-        parts.append(_table4(groups, base, ties, published_order))
+        parts.append(_table4(ours, base, ties, published_order))
     if "5" in tables:
         parts.append(_table5(main, labels, ties))
     if "figures" in tables:

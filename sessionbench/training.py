@@ -146,12 +146,14 @@ def prefix_batches(
 
 @dataclass
 class EpochLog:
-    """One epoch: mean training loss, wall seconds, validation score (None if not validated)."""
+    """One epoch: mean training loss, wall seconds, validation score (None if not validated),
+    and any other metrics the validation returned beside its score."""
 
     epoch: int
     loss: float
     seconds: float
     validation: float | None = None
+    metrics: dict[str, float] | None = None
 
 
 def selected_epochs(history: list[EpochLog]) -> int:
@@ -185,7 +187,7 @@ def train_epochs(
     *,
     epochs: int,
     module: torch.nn.Module | None = None,
-    validate: Callable[[], float] | None = None,
+    validate: Callable[[], float | tuple[float, dict[str, float]]] | None = None,
     patience: int | None = None,
     progress: bool = True,
     desc: str = "train",
@@ -198,7 +200,8 @@ def train_epochs(
         run_epoch: Trains one epoch (given its 0-based number) and returns the mean loss.
         module: Whose weights are snapshotted at the best validation score and restored at the
             end.
-        validate: Returns the validation score (higher is better), called after each epoch.
+        validate: Returns the validation score (higher is better), called after each epoch; or
+            (score, {metric: value}) to keep other metrics in the epoch's log beside it.
         patience: Stop after this many epochs without improvement (None: never stop early).
         on_epoch: Called after each epoch with its log (tests, custom logging).
         checkpoint: Save the training after every epoch there, and resume from it if it holds
@@ -228,7 +231,10 @@ def train_epochs(
             raise FloatingPointError(f"{desc}: training loss is {loss} in epoch {epoch + 1}; lower the learning rate")
         entry = EpochLog(epoch, loss, time.perf_counter() - started)
         if validate is not None:
-            entry.validation = float(validate())
+            score = validate()
+            if isinstance(score, tuple):  # (score, other metrics)
+                score, entry.metrics = score[0], {k: float(v) for k, v in score[1].items()}
+            entry.validation = float(score)
             if entry.validation > best:
                 best, stale = entry.validation, 0
                 if module is not None:

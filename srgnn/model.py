@@ -50,7 +50,7 @@ from sessionbench.cases import VALIDATIONS
 from sessionbench.losses import softmax_cross_entropy
 from sessionbench.params import NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_INT, UNIT, check_params, one_of, optional
 from sessionbench.precision import PRECISIONS
-from sessionbench.softmax_models import PrefixSoftmaxModel
+from sessionbench.softmax_models import SELECTIONS, PrefixSoftmaxModel
 from sessionbench.training import adam_options
 from srgnn.graph import session_graphs
 
@@ -131,7 +131,7 @@ class SRGNN(PrefixSoftmaxModel):
         epochs: Most epochs of the selection run (30).
         patience: Stop the selection run after this many epochs without a better validation
             Recall@20 (None: run every epoch).
-        validation, validation_fraction, refit, precision: as for NARM
+        validation, validation_fraction, refit, selection, precision: as for NARM
             (:class:`sessionbench.softmax_models.PrefixSoftmaxModel`).
     """
 
@@ -160,6 +160,7 @@ class SRGNN(PrefixSoftmaxModel):
         validation: str = "recent",
         validation_fraction: float = 0.1,
         refit: bool = True,
+        selection: str = "validation",
         precision: str = "auto",
     ) -> None:
         self.hidden_size = hidden_size
@@ -174,11 +175,12 @@ class SRGNN(PrefixSoftmaxModel):
         self.validation = validation
         self.validation_fraction = validation_fraction
         self.refit = refit
+        self.selection = selection
         self.precision = precision
         check_params(
             self, hidden_size=POSITIVE_INT, step=POSITIVE_INT, learning_rate=POSITIVE, l2=NON_NEGATIVE, lr_decay=UNIT,
             lr_decay_step=POSITIVE_INT, batch_size=POSITIVE_INT, epochs=POSITIVE_INT, patience=optional(POSITIVE_INT),
-            validation=one_of(*VALIDATIONS), validation_fraction=OPEN_UNIT, refit=one_of(True, False),
+            validation=one_of(*VALIDATIONS), validation_fraction=OPEN_UNIT, refit=one_of(True, False), selection=one_of(*SELECTIONS),
             precision=one_of(*PRECISIONS),
         )
 

@@ -50,7 +50,7 @@ from sessionbench.cases import VALIDATIONS
 from sessionbench.losses import softmax_cross_entropy
 from sessionbench.params import NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_INT, check_params, one_of, optional
 from sessionbench.precision import PRECISIONS
-from sessionbench.softmax_models import PrefixSoftmaxModel
+from sessionbench.softmax_models import SELECTIONS, PrefixSoftmaxModel
 
 __all__ = ["STAMP", "STAMPModule"]
 
@@ -118,7 +118,7 @@ class STAMP(PrefixSoftmaxModel):
             code's YOOCHOOSE setting; DIGINETICA's 1.5 comes from :meth:`defaults_for`.
         max_grad_norm: Each parameter's gradient is clipped to this norm (0: no clipping);
             150, the code's YOOCHOOSE setting; DIGINETICA's 110 from :meth:`defaults_for`.
-        validation, validation_fraction, refit, precision: as for NARM
+        validation, validation_fraction, refit, selection, precision: as for NARM
             (:class:`sessionbench.softmax_models.PrefixSoftmaxModel`).
     """
 
@@ -145,6 +145,7 @@ class STAMP(PrefixSoftmaxModel):
         validation: str = "recent",
         validation_fraction: float = 0.1,
         refit: bool = True,
+        selection: str = "validation",
         precision: str = "auto",
     ) -> None:
         self.embedding_size = embedding_size
@@ -157,11 +158,12 @@ class STAMP(PrefixSoftmaxModel):
         self.validation = validation
         self.validation_fraction = validation_fraction
         self.refit = refit
+        self.selection = selection
         self.precision = precision
         check_params(
             self, embedding_size=POSITIVE_INT, learning_rate=POSITIVE, batch_size=POSITIVE_INT, epochs=POSITIVE_INT,
             patience=optional(POSITIVE_INT), max_norm=optional(POSITIVE), max_grad_norm=NON_NEGATIVE,
-            validation=one_of(*VALIDATIONS), validation_fraction=OPEN_UNIT, refit=one_of(True, False),
+            validation=one_of(*VALIDATIONS), validation_fraction=OPEN_UNIT, refit=one_of(True, False), selection=one_of(*SELECTIONS),
             precision=one_of(*PRECISIONS),
         )
 
