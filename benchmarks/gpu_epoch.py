@@ -1,15 +1,17 @@
-"""Every torch model for one epoch on a GPU at DIGINETICA scale: the prepared script of a GPU
-session (one run, a few minutes).
+"""Every torch model for one epoch at DIGINETICA scale: the prepared script of a GPU session (one
+run, a few minutes), and the epoch cost of each model on the CPU.
 
-For each of gru4rec, gru4rec-tuned, gru4rec-improved, narm and narm-fc: one epoch through the
-model's own ``fit`` on ``--device cuda`` (seconds, the precision it resolved), a resume from its
+For each of gru4rec, gru4rec-tuned, gru4rec-improved, narm, narm-fc, stamp and srgnn: one epoch
+through the model's own ``fit`` on ``--device`` (seconds, the precision it resolved, the peak
+memory of the fit: resident memory on the CPU, allocated memory on a GPU), a resume from its
 checkpoint on the GPU (a second fit of the same training must take the epoch from the file), and
 scoring the prefixes of the first 3,000 test sessions in fp32 (seconds, Recall@20). A model that fails is
 reported with its error and the others go on. Run::
 
     python benchmarks/gpu_epoch.py --device cuda [--data-dir ../shared/data/diginetica-narm-preprocessed]
 
-On a machine without a GPU, ``--device cpu`` runs the same path on the CPU (slowly).
+On a machine without a GPU, ``--device cpu`` runs the same path on the CPU (slowly); ``--methods
+stamp,srgnn`` picks models.
 """
 
 from __future__ import annotations
@@ -25,19 +27,24 @@ import torch
 
 from sessionbench.data import load_dataset
 from sessionbench.evaluation import evaluate
+from sessionbench.provenance import PeakRSS
 from sessionbench.registry import resolve
 
-METHODS = ("gru4rec", "gru4rec-tuned", "gru4rec-improved", "narm", "narm-fc")
+METHODS = ("gru4rec", "gru4rec-tuned", "gru4rec-improved", "narm", "narm-fc", "stamp", "srgnn")
 
 
 def one(method: str, split, device: str, checkpoint: Path) -> str:
     cls = resolve(method)
     params = {"epochs": 1, **({"pretrain_epochs": 0} if method == "gru4rec-improved" else {})}
-    if method.startswith("narm"):
+    if "refit" in cls().get_params():
         params["refit"] = False  # one epoch, not a selection run and a refit
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    rec = cls(**params).fit(split, seed=0, device=device, progress=False, checkpoint=checkpoint)
+    with PeakRSS() as memory:
+        rec = cls(**params).fit(split, seed=0, device=device, progress=False, checkpoint=checkpoint)
     fit = time.perf_counter() - started
+    peak = torch.cuda.max_memory_allocated() if device.startswith("cuda") else memory.peak
     epoch = rec.history_[0].seconds
     again = cls(**params).fit(split, seed=0, device=device, progress=False, checkpoint=checkpoint)
     resumed = (again.resumed_ or {}).get("epochs")
@@ -45,7 +52,8 @@ def one(method: str, split, device: str, checkpoint: Path) -> str:
     started = time.perf_counter()
     result = evaluate(rec, test, n_items=split.n_items, progress=False)
     scoring = time.perf_counter() - started
-    return (f"{method:17s}: epoch {epoch:7.1f} s, fit {fit:7.1f} s, precision {getattr(rec, 'precision_', None) or 'fp32'}, "
+    return (f"{method:17s}: epoch {epoch:7.1f} s, fit {fit:7.1f} s, peak {peak / 2**30:.2f} GiB, "
+            f"precision {getattr(rec, 'precision_', None) or 'fp32'}, "
             f"resumed {resumed} epoch(s) from the checkpoint, scoring {len(result.greater):,} prefixes {scoring:.1f} s, "
             f"Recall@20 {100 * result.metrics['recall@20']:.2f}")
 

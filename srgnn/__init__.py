@@ -1,7 +1,7 @@
 """SR-GNN (Wu et al., AAAI 2019): the session graphs (:mod:`srgnn.graph`) and the network and
 its training (:mod:`srgnn.model`)."""
 
-from srgnn.graph import SessionGraphs, session_graphs
+from srgnn.graph import PackedGraphs, session_graphs
 from srgnn.model import SRGNN, SRGNNModule
 
-__all__ = ["SRGNN", "SRGNNModule", "SessionGraphs", "session_graphs"]
+__all__ = ["PackedGraphs", "SRGNN", "SRGNNModule", "session_graphs"]

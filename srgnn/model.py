@@ -33,7 +33,9 @@ Deviations from the paper/reference:
   Recall@20 and the best MRR@20 on the test set separately (possibly from different epochs)
   and stopped after 10 epochs without a gain in either, counted over the whole run.
 - The padding item is not a node (the code's padded prefixes hold it as an edgeless node that
-  the readout masks out: no score changes), and the embedding's padding row is kept at 0.
+  the readout masks out: no score changes), and the embedding's padding row is kept at 0. The
+  graphs of a batch are packed side by side and the adjacency products are sums over edges
+  (:mod:`srgnn.graph`): the code's dense products without their padding.
 - The softmax cross-entropy is computed fused over item blocks, in bf16 where the machine does
   it natively (``precision``; :mod:`sessionbench.losses`); the code's was fp32.
 """
@@ -52,7 +54,7 @@ from sessionbench.params import NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_INT,
 from sessionbench.precision import PRECISIONS
 from sessionbench.softmax_models import SELECTIONS, PrefixSoftmaxModel
 from sessionbench.training import adam_options
-from srgnn.graph import session_graphs
+from srgnn.graph import PackedGraphs, session_graphs
 
 __all__ = ["SRGNN", "SRGNNModule"]
 
@@ -86,14 +88,19 @@ class SRGNNModule(nn.Module):
         """float[n_items, d]: every item's v_i of eq. 8 (padding row excluded), a view."""
         return self.embedding.weight[1:]
 
-    def _cell(self, incoming: torch.Tensor, outgoing: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        """One gated GNN step over the nodes' states hidden: float[B, N, d]."""
-        a_in = incoming @ self.edge_in(hidden) + self.b_iah
-        a_out = outgoing @ self.edge_out(hidden) + self.b_oah
-        gi = self.w_ih(torch.cat([a_in, a_out], dim=2))
+    def _cell(self, graphs: PackedGraphs, hidden: torch.Tensor) -> torch.Tensor:
+        """One gated GNN step over the nodes' states hidden: float[R, d] (all graphs packed).
+
+        A_in (W_in h + b_in) is, for node v, the sum over its incoming edges u -> v of
+        (W_in h_u + b_in) / in-degree(v): the dense product of the code, edge by edge."""
+        a_in = torch.zeros_like(hidden).index_add_(
+            0, graphs.dst, self.edge_in(hidden)[graphs.src] * graphs.in_weight.unsqueeze(-1)) + self.b_iah
+        a_out = torch.zeros_like(hidden).index_add_(
+            0, graphs.src, self.edge_out(hidden)[graphs.dst] * graphs.out_weight.unsqueeze(-1)) + self.b_oah
+        gi = self.w_ih(torch.cat([a_in, a_out], dim=1))
         gh = self.w_hh(hidden)
-        i_r, i_z, i_n = gi.chunk(3, dim=2)
-        h_r, h_z, h_n = gh.chunk(3, dim=2)
+        i_r, i_z, i_n = gi.chunk(3, dim=1)
+        h_r, h_z, h_n = gh.chunk(3, dim=1)
         reset, update = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
         new = torch.tanh(i_n + reset * h_n)
         return new + update * (hidden - new)
@@ -101,15 +108,13 @@ class SRGNNModule(nn.Module):
     def query(self, items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """s_h of eq. 7: float[B, d], the vector every item's embedding is scored against."""
         graphs = session_graphs(items, lengths, self.embedding.weight.dtype)
-        hidden = self.embedding(graphs.nodes)
+        hidden = self.embedding(graphs.node_item)
         for _ in range(self.step):
-            hidden = self._cell(graphs.incoming, graphs.outgoing, hidden)
-        clicks = torch.gather(hidden, 1, graphs.alias.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # v_i in click order
-        rows = torch.arange(len(items), device=items.device)
-        last = clicks[rows, lengths - 1]  # s_l = v_t
-        real = (torch.arange(items.shape[1], device=items.device)[None, :] < lengths[:, None]).unsqueeze(-1)
-        alpha = self.linear_three(torch.sigmoid(self.linear_one(last).unsqueeze(1) + self.linear_two(clicks)))
-        global_ = (alpha * clicks * real).sum(1)  # s_g
+            hidden = self._cell(graphs, hidden)
+        clicks = hidden[graphs.click_node]  # v_i of every real click, prefix by prefix in click order
+        last = clicks[torch.cumsum(lengths, 0) - 1]  # s_l = v_t
+        alpha = self.linear_three(torch.sigmoid(self.linear_one(last)[graphs.click_row] + self.linear_two(clicks)))
+        global_ = torch.zeros_like(last).index_add_(0, graphs.click_row, alpha * clicks)  # s_g
         return self.linear_transform(torch.cat([global_, last], dim=1))
 
     def forward(self, items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -81,7 +81,7 @@ class STAMPModule(nn.Module):
         return self.embedding.weight[1:]
 
     def _inputs(self, items: torch.Tensor) -> torch.Tensor:
-        """The clicks' embeddings, each clipped to norm ``max_norm`` (0 on padding)."""
+        """The clicks' embeddings, each clipped to norm ``max_norm``."""
         x = self.embedding(items)
         if self.max_norm is None:
             return x
@@ -89,14 +89,16 @@ class STAMPModule(nn.Module):
         return x * torch.clamp(self.max_norm / norm.clamp_min(1e-12), max=1.0)
 
     def query(self, items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """h_s * h_t: float[B, d], the vector every item's x_i is scored against (eq. 9)."""
-        x = self._inputs(items)  # [B, L, d], zero rows on padding
-        real = (items > 0).unsqueeze(-1)
-        rows = torch.arange(len(items), device=items.device)
-        last = x[rows, lengths - 1]  # m_t = x_t
-        mean = x.sum(1) / lengths.unsqueeze(-1).to(x.dtype)  # m_s
-        alpha = self.w0(torch.sigmoid(self.w1(x) + (self.w2(last) + self.w3(mean)).unsqueeze(1)))  # [B, L, 1]
-        memory = (alpha * x * real).sum(1) + mean  # m_a, with the code's + m_s
+        """h_s * h_t: float[B, d], the vector every item's x_i is scored against (eq. 9).
+
+        Computed over the real clicks only, packed (a prefix's padding costs nothing)."""
+        real = torch.arange(items.shape[1], device=items.device)[None, :] < lengths[:, None]
+        row = torch.arange(len(items), device=items.device)[:, None].expand_as(items)[real]  # the prefix of each click
+        x = self._inputs(items[real])  # [R, d], the real clicks in row order
+        last = x[torch.cumsum(lengths, 0) - 1]  # m_t = x_t
+        mean = torch.zeros_like(last).index_add_(0, row, x) / lengths.unsqueeze(-1).to(x.dtype)  # m_s
+        alpha = self.w0(torch.sigmoid(self.w1(x) + (self.w2(last) + self.w3(mean))[row]))  # [R, 1]
+        memory = torch.zeros_like(last).index_add_(0, row, alpha * x) + mean  # m_a, with the code's + m_s
         return torch.tanh(self.ws(memory)) * torch.tanh(self.wt(last))
 
     def forward(self, items: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
