@@ -40,20 +40,13 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from sessionbench.training import dropout
+
 __all__ = ["ATTENTION_NORMS", "DECODERS", "ENCODERS", "NARMModule"]
 
 ENCODERS = ("hybrid", "global", "local")
 DECODERS = ("bilinear", "fc")
 ATTENTION_NORMS = ("none", "softmax")
-
-
-def _dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Inverted dropout whose mask is drawn from ``generator`` (``F.dropout`` takes none)."""
-    if p == 0.0:
-        return x
-    # rand >= p is 1.0 with probability 1 - p (faster on CPU than bernoulli_ with a generator)
-    keep = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device).ge_(p)
-    return x * keep.mul_(1.0 / (1.0 - p))
 
 
 class NARMModule(nn.Module):
@@ -151,10 +144,10 @@ class NARMModule(nn.Module):
         p = self.embedding_dropout if self.training else 0.0
         rows, cols = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).nonzero(as_tuple=True)
         if not packed:
-            states = self.gru(_dropout(x, p, generator))[0]
+            states = self.gru(dropout(x, p, generator))[0]
             return states[rows, cols], states[torch.arange(x.shape[0], device=x.device), lengths - 1], rows, cols
         seq = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        seq = seq._replace(data=_dropout(seq.data, p, generator))
+        seq = seq._replace(data=dropout(seq.data, p, generator))
         out, last = self.gru(seq)
         # the packed output holds step 0 of every row (longest first), then step 1 of the rows
         # that have one, ...: click (row, col) sits at the start of step col plus the row's
@@ -225,7 +218,7 @@ class NARMModule(nn.Module):
             alpha, local = self.attend(real, last, rows, cols, tuple(items.shape))  # paper eq. 6-8
             context = torch.cat([last, local], dim=1) if self.encoder == "hybrid" else local  # eq. 9
         if self.training:
-            context = _dropout(context, self.context_dropout, generator)
+            context = dropout(context, self.context_dropout, generator)
         return context, alpha
 
     def query(self, context: torch.Tensor) -> torch.Tensor:

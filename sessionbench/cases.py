@@ -47,6 +47,7 @@ class Cases:
     (embedding rows, 0 = padding), lengths int64[N], targets int64[N] (item indices)."""
 
     def __init__(self, sessions: Sessions, session: np.ndarray, length: np.ndarray, max_length: int | None, keep: str) -> None:
+        self.sessions = sessions  # the sessions the cases come from (a model's global graph is built on them)
         parts = [
             truncate(sessions.gather_prefixes(session[lo : lo + 65536], length[lo : lo + 65536]), max_length, keep)
             for lo in range(0, len(session), 65536)

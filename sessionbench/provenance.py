@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: The import packages of the sessionbench distribution whose sources make up the code version.
-_PACKAGES = ("sessionbench", "baselines", "narm", "stamp", "srgnn")
+_PACKAGES = ("sessionbench", "baselines", "narm", "stamp", "srgnn", "gcegnn")
 
 
 def _root() -> Path:

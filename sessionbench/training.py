@@ -46,6 +46,7 @@ __all__ = [
     "EpochLog",
     "checkpoint_files",
     "checkpoint_identity",
+    "dropout",
     "fit_checkpoint",
     "generators",
     "holdout_recent",
@@ -100,6 +101,15 @@ def weights_generator(gen: torch.Generator) -> torch.Generator:
     if gen.device.type == "cpu":
         return gen
     return torch.Generator().manual_seed(gen.initial_seed())
+
+
+def dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout whose mask is drawn from ``generator`` (``F.dropout`` takes none)."""
+    if p == 0.0:
+        return x
+    # rand >= p is 1.0 with probability 1 - p (faster on CPU than bernoulli_ with a generator)
+    keep = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device).ge_(p)
+    return x * keep.mul_(1.0 / (1.0 - p))
 
 
 def holdout_recent(sessions: Sessions, fraction: float = 0.1) -> tuple[Sessions, Sessions]:
