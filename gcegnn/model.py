@@ -60,23 +60,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from gcegnn.graph import PackedSessionGraphs, global_graph, session_graphs
-from sessionbench.cases import VALIDATIONS
 from sessionbench.data import Sessions
 from sessionbench.losses import softmax_cross_entropy
 from sessionbench.params import (
     FRACTION,
     NON_NEGATIVE,
-    OPEN_UNIT,
-    POSITIVE,
     POSITIVE_INT,
     UNIT,
     check_params,
-    one_of,
-    optional,
 )
-from sessionbench.precision import PRECISIONS
-from sessionbench.softmax_models import SELECTIONS, PrefixSoftmaxModel
-from sessionbench.training import adam_options, dropout
+from sessionbench.softmax_models import PROTOCOL_RULES, PrefixSoftmaxModel, StepDecayAdam
+from sessionbench.training import dropout
 
 __all__ = ["GCEGNN", "GCEGNNModule"]
 
@@ -197,7 +191,7 @@ class GCEGNNModule(nn.Module):
         return self.query(items, lengths) @ self.item_embeddings.T
 
 
-class GCEGNN(PrefixSoftmaxModel):
+class GCEGNN(StepDecayAdam, PrefixSoftmaxModel):
     """GCE-GNN (Wang et al., SIGIR 2020) under the suite's protocol; see the module docstring.
 
     Args:
@@ -253,10 +247,8 @@ class GCEGNN(PrefixSoftmaxModel):
         self.selection, self.precision = selection, precision
         check_params(
             self, hidden_size=POSITIVE_INT, hop=POSITIVE_INT, n_neighbours=POSITIVE_INT, dropout_gcn=FRACTION,
-            dropout_local=FRACTION, dropout_global=FRACTION, learning_rate=POSITIVE, l2=NON_NEGATIVE, lr_decay=UNIT,
-            lr_decay_step=POSITIVE_INT, batch_size=POSITIVE_INT, epochs=POSITIVE_INT, patience=optional(POSITIVE_INT),
-            max_length=POSITIVE_INT, validation=one_of(*VALIDATIONS), validation_fraction=OPEN_UNIT,
-            refit=one_of(True, False), selection=one_of(*SELECTIONS), precision=one_of(*PRECISIONS),
+            dropout_local=FRACTION, dropout_global=FRACTION, l2=NON_NEGATIVE, lr_decay=UNIT, lr_decay_step=POSITIVE_INT,
+            max_length=POSITIVE_INT, **PROTOCOL_RULES,
         )
 
     @classmethod
@@ -287,14 +279,6 @@ class GCEGNN(PrefixSoftmaxModel):
         if getattr(self, "_graph", None) is not None:
             module.set_global_graph(*self._graph)
         return module
-
-    def _optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
-        """Adam with the L2 penalty as weight decay (the code's ``Adam(lr, weight_decay=l2)``)."""
-        return torch.optim.Adam(module.parameters(), lr=self.learning_rate, weight_decay=self.l2, **adam_options(self.device))
-
-    def _schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
-        """The rate times ``lr_decay`` every ``lr_decay_step`` epochs (the code's StepLR)."""
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.lr_decay_step, gamma=self.lr_decay)
 
     def _loss(self, items: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Eq. 11-12: the cross-entropy of the softmax of S . h_v over every item, fused."""

@@ -52,13 +52,12 @@ import numpy as np
 import torch
 
 from narm.model import ATTENTION_NORMS, NARMModule
-from sessionbench.cases import VALIDATIONS, truncate
+from sessionbench.cases import truncate
 from sessionbench.data import Split
 from sessionbench.losses import linear_softmax_cross_entropy, softmax_cross_entropy
-from sessionbench.params import FRACTION, OPEN_UNIT, POSITIVE, POSITIVE_INT, check_params, one_of, optional
-from sessionbench.precision import PRECISIONS
+from sessionbench.params import FRACTION, POSITIVE_INT, check_params, one_of
 from sessionbench.recommender import PrefixBatch, Recommender
-from sessionbench.softmax_models import SELECTIONS, PrefixSoftmaxModel
+from sessionbench.softmax_models import PROTOCOL_RULES, PrefixSoftmaxModel
 
 __all__ = ["NARM", "NARMFC", "NARMGlobal", "NARMLocal", "truncate"]
 
@@ -149,10 +148,8 @@ class NARM(PrefixSoftmaxModel):
         self.precision = precision
         check_params(
             self, embedding_size=POSITIVE_INT, hidden_size=POSITIVE_INT, embedding_dropout=FRACTION,
-            context_dropout=FRACTION, learning_rate=POSITIVE, batch_size=POSITIVE_INT, epochs=POSITIVE_INT,
-            patience=optional(POSITIVE_INT), max_length=POSITIVE_INT, truncate=one_of(*TRUNCATIONS),
-            attention_norm=one_of(*ATTENTION_NORMS), validation=one_of(*VALIDATIONS), validation_fraction=OPEN_UNIT,
-            refit=one_of(True, False), selection=one_of(*SELECTIONS), precision=one_of(*PRECISIONS),
+            context_dropout=FRACTION, max_length=POSITIVE_INT, truncate=one_of(*TRUNCATIONS),
+            attention_norm=one_of(*ATTENTION_NORMS), **PROTOCOL_RULES,
         )
 
     def _new_module(self, n_items: int, generator: torch.Generator) -> NARMModule:

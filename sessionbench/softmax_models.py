@@ -32,10 +32,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sessionbench.cases import Cases, holdout, truncate
+from sessionbench.cases import VALIDATIONS, Cases, holdout, truncate
 from sessionbench.data import Sessions, Split
 from sessionbench.evaluation import rank_of_targets
-from sessionbench.precision import resolve_precision
+from sessionbench.params import OPEN_UNIT, POSITIVE, POSITIVE_INT, one_of, optional
+from sessionbench.precision import PRECISIONS, resolve_precision
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import (
     Checkpoint,
@@ -50,12 +51,25 @@ from sessionbench.training import (
     train_epochs,
 )
 
-__all__ = ["SELECTIONS", "TEST_BEST", "PrefixSoftmaxModel"]
+__all__ = ["PROTOCOL_RULES", "SELECTIONS", "TEST_BEST", "PrefixSoftmaxModel", "StepDecayAdam"]
 
 #: How the epochs are selected: on the validation hold-out (the suite's protocol, always the
 #: default), or on the test set as the authors' scripts did (labelled wherever it appears).
 TEST_BEST = "test-best"
 SELECTIONS = ("validation", TEST_BEST)
+
+#: The checks of the hyperparameters every subclass shares (for ``check_params(self, **...)``).
+PROTOCOL_RULES = {
+    "learning_rate": POSITIVE,
+    "batch_size": POSITIVE_INT,
+    "epochs": POSITIVE_INT,
+    "patience": optional(POSITIVE_INT),
+    "validation": one_of(*VALIDATIONS),
+    "validation_fraction": OPEN_UNIT,
+    "refit": one_of(True, False),
+    "selection": one_of(*SELECTIONS),
+    "precision": one_of(*PRECISIONS),
+}
 
 
 class PrefixSoftmaxModel(Recommender):
@@ -359,3 +373,16 @@ class PrefixSoftmaxModel(Recommender):
         rec.module_.load_state_dict(state["state_dict"])
         rec.module_.to(rec.device).eval()
         return rec
+
+
+class StepDecayAdam:
+    """Mixin for a :class:`PrefixSoftmaxModel` trained as SR-GNN's and GCE-GNN's code train:
+    Adam with the L2 penalty as weight decay (``Adam(lr, weight_decay=l2)``) and the rate
+    multiplied by ``lr_decay`` every ``lr_decay_step`` epochs (``StepLR``), stepped after each
+    epoch. The model has ``learning_rate``, ``l2``, ``lr_decay`` and ``lr_decay_step``."""
+
+    def _optimizer(self, module: torch.nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(module.parameters(), lr=self.learning_rate, weight_decay=self.l2, **adam_options(self.device))
+
+    def _schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.lr_decay_step, gamma=self.lr_decay)

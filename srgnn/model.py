@@ -48,12 +48,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from sessionbench.cases import VALIDATIONS
 from sessionbench.losses import softmax_cross_entropy
-from sessionbench.params import NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_INT, UNIT, check_params, one_of, optional
-from sessionbench.precision import PRECISIONS
-from sessionbench.softmax_models import SELECTIONS, PrefixSoftmaxModel
-from sessionbench.training import adam_options
+from sessionbench.params import NON_NEGATIVE, POSITIVE_INT, UNIT, check_params
+from sessionbench.softmax_models import PROTOCOL_RULES, PrefixSoftmaxModel, StepDecayAdam
 from srgnn.graph import PackedGraphs, session_graphs
 
 __all__ = ["SRGNN", "SRGNNModule"]
@@ -122,7 +119,7 @@ class SRGNNModule(nn.Module):
         return self.query(items, lengths) @ self.item_embeddings.T
 
 
-class SRGNN(PrefixSoftmaxModel):
+class SRGNN(StepDecayAdam, PrefixSoftmaxModel):
     """SR-GNN (Wu et al., AAAI 2019) under the suite's protocol; see the module docstring.
 
     Args:
@@ -183,22 +180,12 @@ class SRGNN(PrefixSoftmaxModel):
         self.selection = selection
         self.precision = precision
         check_params(
-            self, hidden_size=POSITIVE_INT, step=POSITIVE_INT, learning_rate=POSITIVE, l2=NON_NEGATIVE, lr_decay=UNIT,
-            lr_decay_step=POSITIVE_INT, batch_size=POSITIVE_INT, epochs=POSITIVE_INT, patience=optional(POSITIVE_INT),
-            validation=one_of(*VALIDATIONS), validation_fraction=OPEN_UNIT, refit=one_of(True, False), selection=one_of(*SELECTIONS),
-            precision=one_of(*PRECISIONS),
+            self, hidden_size=POSITIVE_INT, step=POSITIVE_INT, l2=NON_NEGATIVE, lr_decay=UNIT, lr_decay_step=POSITIVE_INT,
+            **PROTOCOL_RULES,
         )
 
     def _new_module(self, n_items: int, generator: torch.Generator) -> SRGNNModule:
         return SRGNNModule(n_items, self.hidden_size, self.step, generator)
-
-    def _optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
-        """Adam with the L2 penalty as weight decay (the code's ``Adam(lr, weight_decay=l2)``)."""
-        return torch.optim.Adam(module.parameters(), lr=self.learning_rate, weight_decay=self.l2, **adam_options(self.device))
-
-    def _schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
-        """The rate times ``lr_decay`` every ``lr_decay_step`` epochs (the code's StepLR)."""
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.lr_decay_step, gamma=self.lr_decay)
 
     def _loss(self, items: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Eq. 9's cross-entropy of the softmax of s_h . v_i over every item, fused."""

@@ -46,11 +46,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from sessionbench.cases import VALIDATIONS
 from sessionbench.losses import softmax_cross_entropy
-from sessionbench.params import NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_INT, check_params, one_of, optional
-from sessionbench.precision import PRECISIONS
-from sessionbench.softmax_models import SELECTIONS, PrefixSoftmaxModel
+from sessionbench.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, check_params, optional
+from sessionbench.softmax_models import PROTOCOL_RULES, PrefixSoftmaxModel
 
 __all__ = ["STAMP", "STAMPModule"]
 
@@ -163,10 +161,7 @@ class STAMP(PrefixSoftmaxModel):
         self.selection = selection
         self.precision = precision
         check_params(
-            self, embedding_size=POSITIVE_INT, learning_rate=POSITIVE, batch_size=POSITIVE_INT, epochs=POSITIVE_INT,
-            patience=optional(POSITIVE_INT), max_norm=optional(POSITIVE), max_grad_norm=NON_NEGATIVE,
-            validation=one_of(*VALIDATIONS), validation_fraction=OPEN_UNIT, refit=one_of(True, False), selection=one_of(*SELECTIONS),
-            precision=one_of(*PRECISIONS),
+            self, embedding_size=POSITIVE_INT, max_norm=optional(POSITIVE), max_grad_norm=NON_NEGATIVE, **PROTOCOL_RULES
         )
 
     @classmethod
