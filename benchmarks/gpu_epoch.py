@@ -1,7 +1,7 @@
 """Every torch model for one epoch at DIGINETICA scale: the prepared script of a GPU session (one
 run, a few minutes), and the epoch cost of each model on the CPU.
 
-For each of gru4rec, gru4rec-tuned, gru4rec-improved, narm, narm-fc, stamp and srgnn: one epoch
+For each of gru4rec, gru4rec-tuned, gru4rec-improved, narm, narm-fc, stamp, srgnn and gcegnn: one epoch
 through the model's own ``fit`` on ``--device`` (seconds, the precision it resolved, the peak
 memory of the fit: resident memory on the CPU, allocated memory on a GPU), a resume from its
 checkpoint on the GPU (a second fit of the same training must take the epoch from the file), and
@@ -30,7 +30,7 @@ from sessionbench.evaluation import evaluate
 from sessionbench.provenance import PeakRSS
 from sessionbench.registry import resolve
 
-METHODS = ("gru4rec", "gru4rec-tuned", "gru4rec-improved", "narm", "narm-fc", "stamp", "srgnn")
+METHODS = ("gru4rec", "gru4rec-tuned", "gru4rec-improved", "narm", "narm-fc", "stamp", "srgnn", "gcegnn")
 
 
 def one(method: str, split, device: str, checkpoint: Path) -> str:
