@@ -155,10 +155,10 @@ class PrefixSoftmaxModel(Recommender):
         self.n_items_ = split.n_items
         rng, gen = generators(seed, self.device)  # gen draws the dropout masks
         init = int(rng.integers(2**62))  # the initial weights' seed
-        train, valid = self._holdout(split.train, rng)
         desc = f"{self.name} {split.name}"
         if monitor is not None:
             return self._fit_on_test(split, rng, gen, init, checkpoint, seed, desc, progress, monitor)
+        train, valid = self._holdout(split.train, rng)
         self.history_, saved = self._train(train, valid, rng, gen, init, self.epochs, checkpoint, split, seed, desc, progress)
         phases, self.selection_ = [saved], None
         if self.refit:
