@@ -33,11 +33,11 @@ METHODS = ("narm", "stamp", "srgnn", "gcegnn")
 def steps_of(method: str, split, steps: int, warmup: int = 3) -> str:
     cls = resolve(method)
     rec = cls(**cls.defaults_for(split.name))
-    rec.device, rec.n_items_, rec._seed = "cpu", split.n_items, 0
+    rec.device, rec.n_items_ = "cpu", split.n_items
     rec.precision_ = resolve_precision(rec.precision, "cpu")
     with PeakRSS() as memory:
         started = time.perf_counter()
-        rec._learn_from(split.train)
+        rec._learn_from(split.train, 0)
         rec.module_ = rec._new_module(split.n_items, torch.Generator().manual_seed(0)).train()
         cases = Cases(split.train, *split.train.prefix_cases(), rec.max_length, rec.truncate)
         setup = time.perf_counter() - started

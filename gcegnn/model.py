@@ -261,15 +261,10 @@ class GCEGNN(StepDecayAdam, PrefixSoftmaxModel):
             return {"dropout_gcn": 0.6, "dropout_local": 0.5}
         return {}
 
-    def _learn_from(self, sessions: Sessions) -> None:
+    def _learn_from(self, sessions: Sessions, seed: int) -> None:
         """The global graph of this phase's training sessions, sampled with the run's seed."""
-        rng = np.random.default_rng(np.random.SeedSequence([self._seed, len(sessions)]))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, len(sessions)]))
         self._graph = global_graph(sessions, self.n_items_, self.n_neighbours, rng)
-
-    def fit(self, split, *, seed: int, device: str = "cpu", progress: bool = True, checkpoint=None, monitor=None) -> GCEGNN:
-        """:meth:`PrefixSoftmaxModel.fit`, with each phase's global graph built first."""
-        self._seed = int(seed)
-        return super().fit(split, seed=seed, device=device, progress=progress, checkpoint=checkpoint, monitor=monitor)
 
     def _new_module(self, n_items: int, generator: torch.Generator) -> GCEGNNModule:
         module = GCEGNNModule(

@@ -30,7 +30,7 @@ from sessionbench.store import read_result, split_folders
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["Group", "Runs", "label_groups", "load_results", "load_runs", "markdown_text", "resolve_split_folder"]
+__all__ = ["Group", "Runs", "label_groups", "load_results", "load_runs", "markdown_text", "percent_cell", "resolve_split_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,17 @@ def markdown_text(text: Any) -> str:
     HTML's angle brackets as entities."""
     flat = " ".join(str(text).split())
     return flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def percent_cell(values: Sequence[float]) -> str:
+    """A page cell of fractions as percentages: the value alone for one run, mean ± sample
+    standard deviation for several, empty for none."""
+    values = [100 * v for v in values]
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
 @dataclass
@@ -61,10 +72,7 @@ class Group:
         return statistics.fmean(self.values(metric, ties))
 
     def cell(self, metric: str, ties: str) -> str:
-        values = [100 * v for v in self.values(metric, ties)]
-        if len(values) == 1:
-            return f"{values[0]:.2f}"
-        return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
+        return percent_cell(self.values(metric, ties))
 
     def cost(self, key: str) -> float:
         return statistics.fmean(r[key] for r in self.runs)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from tabulate import tabulate
 
 from sessionbench import paper
-from sessionbench.runs import Group, label_groups
+from sessionbench.runs import Group, label_groups, percent_cell
 
 __all__ = ["selected_on_test_table"]
 
@@ -37,8 +37,8 @@ def selected_on_test_table(groups: Sequence[Group], ties: str, reference: paper.
         ref = reference.rows.get(g.paper_row or "") if reference else None
         rows.append([
             labels[id(g)],
-            _cell([b["recall@20"] for b in best]),
-            _cell([b["mrr@20"] for b in best]),
+            percent_cell([b["recall@20"] for b in best]),
+            percent_cell([b["mrr@20"] for b in best]),
             ", ".join(str(run["selection"]["epochs"]) for run in g.runs if run.get("selection")),
             f"{honest.cell('recall@20', ties)} / {honest.cell('mrr@20', ties)}" if honest else "",
             f"{100 * statistics.fmean(b['recall@20'] for b in best) - 100 * honest.mean('recall@20', ties):+.2f}" if honest else "",
@@ -65,11 +65,3 @@ def _honest(group: Group, groups: Sequence[Group]) -> Group | None:
             return g
     return None
 
-
-def _cell(values: list[float]) -> str:
-    values = [100 * v for v in values]
-    if not values:
-        return ""
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"

@@ -86,11 +86,11 @@ class PrefixSoftmaxModel(Recommender):
         """A fresh network over ``n_items`` items, its weights drawn from ``generator`` (CPU)."""
         raise NotImplementedError
 
-    def _learn_from(self, sessions: Sessions) -> None:
+    def _learn_from(self, sessions: Sessions, seed: int) -> None:
         """Called before each training phase's network is made, with the sessions its cases come
-        from (the selection run's older sessions, or every training session for the refit): what
-        a model builds from the training data beyond its cases (GCE-GNN's global graph). The
-        default does nothing."""
+        from (the selection run's older sessions, or every training session for the refit) and
+        the fit's seed: what a model builds from the training data beyond its cases (GCE-GNN's
+        global graph). The default does nothing."""
 
     def _loss(self, items: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The mean training loss of one batch (items as embedding rows, targets as item
@@ -193,7 +193,7 @@ class PrefixSoftmaxModel(Recommender):
         """A fresh network (weights seeded by ``init``) trained on ``train`` for up to ``epochs``
         epochs; with ``valid`` (cases, or a callable returning the score), early stopping on its
         Recall@20 and the best epoch kept. Returns the epoch log and the checkpoint used."""
-        self._learn_from(train.sessions)
+        self._learn_from(train.sessions, seed)
         self.module_ = self._new_module(split.n_items, torch.Generator().manual_seed(init)).to(self.device)
         optimizer = self._optimizer(self.module_)
         schedule = self._schedule(optimizer)

@@ -133,7 +133,7 @@ def test_the_selection_runs_global_graph_leaves_out_the_validation_sessions(monk
     split = oracle_split(n_train=120)
     seen = []
     learn = GCEGNN._learn_from
-    monkeypatch.setattr(GCEGNN, "_learn_from", lambda self, sessions: (seen.append(len(sessions)), learn(self, sessions))[1])
+    monkeypatch.setattr(GCEGNN, "_learn_from", lambda self, sessions, seed: (seen.append(len(sessions)), learn(self, sessions, seed))[1])
     rec = GCEGNN(**TINY).fit(split, seed=0, progress=False)
     assert seen == [len(holdout_recent(split.train, 0.1)[0]), len(split.train)]
     assert rec.module_.neighbours.shape == (split.n_items + 1, 4) and rec.module_.weights.sum() > 0
