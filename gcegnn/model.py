@@ -61,7 +61,6 @@ from torch.nn import functional as F
 
 from gcegnn.graph import PackedSessionGraphs, global_graph, session_graphs
 from sessionbench.data import Sessions
-from sessionbench.losses import softmax_cross_entropy
 from sessionbench.params import (
     FRACTION,
     NON_NEGATIVE,
@@ -278,4 +277,4 @@ class GCEGNN(StepDecayAdam, PrefixSoftmaxModel):
     def _loss(self, items: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Eq. 11-12: the cross-entropy of the softmax of S . h_v over every item, fused."""
         query = self.module_.query(items, lengths, generator)
-        return softmax_cross_entropy(query, self.module_.item_embeddings, targets, precision=self.precision_)
+        return self._item_softmax(query, targets)

@@ -54,7 +54,7 @@ import torch
 from narm.model import ATTENTION_NORMS, NARMModule
 from sessionbench.cases import truncate
 from sessionbench.data import Split
-from sessionbench.losses import linear_softmax_cross_entropy, softmax_cross_entropy
+from sessionbench.losses import linear_softmax_cross_entropy
 from sessionbench.params import FRACTION, POSITIVE_INT, check_params, one_of
 from sessionbench.recommender import PrefixBatch, Recommender
 from sessionbench.softmax_models import PROTOCOL_RULES, PrefixSoftmaxModel
@@ -171,7 +171,7 @@ class NARM(PrefixSoftmaxModel):
         if self.decoder == "bilinear":
             # paper eq. 10-11 fused: softmax over emb_i^T (B c_t) for all items, and its gradient
             query = self.module_.query(context)
-            return softmax_cross_entropy(query, self.module_.item_embeddings, targets, precision=self.precision_)
+            return self._item_softmax(query, targets)
         # eq. 11 over the FC scores
         return linear_softmax_cross_entropy(context, self.module_.fc, targets, precision=self.precision_)
 

@@ -34,11 +34,13 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx, query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int
+        ctx, query: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, chunk: int, first: int
     ) -> torch.Tensor:
         n = query.shape[0]
+        items = table[first:]
         grad_query = torch.empty_like(query)
-        grad_items = torch.zeros_like(items)
+        grad_table = torch.zeros_like(table)
+        grad_items = grad_table[first:]  # a view: the rows before ``first`` keep gradient 0
         loss = query.new_zeros(())
         for lo in range(0, n, chunk):
             q, t = query[lo : lo + chunk], targets[lo : lo + chunk]
@@ -56,13 +58,34 @@ class _SoftmaxCrossEntropy(torch.autograd.Function):
             grad_items.addmm_(exp, q * inv)
         grad_query -= items[targets]
         grad_items.index_add_(0, targets, query, alpha=-1.0)
-        ctx.save_for_backward(grad_query.div_(n), grad_items.div_(n))
+        _keep_gradients(ctx, grad_query, grad_table, n)
         return loss / n
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None]:  # type: ignore[override]
-        grad_query, grad_items = ctx.saved_tensors
-        return grad_query * grad, grad_items * grad, None, None
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None, None]:  # type: ignore[override]
+        return (*_scaled_gradients(ctx, grad), None, None, None)
+
+
+def _keep_gradients(ctx, grad_query: torch.Tensor, grad_table: torch.Tensor, n: int) -> None:
+    """Hold the gradients of the batch's summed loss until backward scales them.
+
+    They are kept on ``ctx`` as the intermediates they are (not ``save_for_backward``), so that
+    backward can scale the table's gradient in place and hand the buffer itself to autograd:
+    a table-sized gradient (4.3M floats on DIGINETICA) is then written once per step, where
+    dividing by the batch in the forward pass and multiplying by the upstream gradient into a
+    new tensor wrote it twice more.
+    """
+    ctx.gradients, ctx.n = (grad_query, grad_table), n
+
+
+def _scaled_gradients(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if ctx.gradients is None:
+        raise RuntimeError("the fused softmax cross-entropy's backward ran twice (retain_graph): its gradients are "
+                           "scaled in place and handed over once; compute the loss again instead")
+    (grad_query, grad_table), ctx.gradients = ctx.gradients, None
+    # divided by n / grad: under the usual upstream gradient of 1, exactly the mean's gradient
+    divisor = ctx.n / grad
+    return grad_query.div_(divisor), grad_table.div_(divisor)
 
 
 class _SoftmaxCrossEntropyBF16(torch.autograd.Function):
@@ -82,10 +105,11 @@ class _SoftmaxCrossEntropyBF16(torch.autograd.Function):
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx, query: torch.Tensor, items: torch.Tensor, targets: torch.Tensor, chunk: int
+        ctx, query: torch.Tensor, full: torch.Tensor, targets: torch.Tensor, chunk: int, first: int
     ) -> torch.Tensor:
         n = query.shape[0]
-        table, q16 = items.detach().to(torch.bfloat16), query.detach().to(torch.bfloat16)
+        items = full.detach()[first:]
+        table, q16 = items.to(torch.bfloat16), query.detach().to(torch.bfloat16)
         table_t = table.T.contiguous()
         probs = _scratch((n, items.shape[0]), torch.bfloat16, query.device)
         grad_query = torch.empty(query.shape, dtype=torch.bfloat16, device=query.device)
@@ -95,10 +119,13 @@ class _SoftmaxCrossEntropyBF16(torch.autograd.Function):
             torch.mm(p, table, out=grad_query[lo : lo + chunk])
         target_p = probs[torch.arange(n, device=query.device), targets].float()
         # d loss / d logits = softmax - one-hot, as in the fp32 function
-        grad_items = torch.mm(probs.T, q16).float()
+        grad_table = torch.empty(full.shape, dtype=full.dtype, device=full.device)
+        grad_table[:first] = 0
+        grad_items = grad_table[first:]
+        grad_items.copy_(torch.mm(probs.T, q16))
         grad_items.index_add_(0, targets, query.detach(), alpha=-1.0)
-        grad_query = grad_query.float().sub_(items.detach()[targets])
-        ctx.save_for_backward(grad_query.div_(n), grad_items.div_(n))
+        grad_query = grad_query.float().sub_(items[targets])
+        _keep_gradients(ctx, grad_query, grad_table, n)
         # -log p; p is at least the smallest normal float, so that a target given probability 0
         # in bf16 costs 87.3 instead of an infinite loss (its gradient is exact either way)
         return -target_p.clamp_min_(torch.finfo(torch.float32).tiny).log_().mean()
@@ -143,8 +170,9 @@ def softmax_cross_entropy(
     targets: torch.Tensor,
     chunk: int | None = None,
     precision: str = "fp32",
+    first: int = 0,
 ) -> torch.Tensor:
-    """Mean over the batch of -log softmax(query @ items.T)[target] (NARM eq. 10-11; any full softmax over items).
+    """Mean over the batch of -log softmax(query @ items[first:].T)[target] (NARM eq. 10-11; any full softmax over items).
 
     Equals ``F.cross_entropy(query @ items.T, targets)`` (to float rounding) in value and
     gradient, with less memory traffic; the gradient is computed during the forward pass, so
@@ -152,8 +180,11 @@ def softmax_cross_entropy(
 
     Args:
         query: float[B, D], e.g. B c_t of NARM eq. 10.
-        items: float[n_items, D], the item embeddings (a view of the embedding table is fine).
-        targets: int64[B] item indices.
+        items: float[first + n_items, D], the item embeddings: a model's whole embedding table
+            with ``first`` = 1 for its padding row, which is then no candidate and gets
+            gradient 0. Passing the table itself rather than the view ``table[1:]`` spares
+            autograd a table-sized copy of the gradient every step.
+        targets: int64[B] item indices among the candidates (row ``first + target`` of ``items``).
         chunk: Queries scored at once (default: 64 on the CPU, where 64 x 43k floats = 11 MB
             fit a 32 MB L3 cache; on a GPU the whole batch, up to 2048 queries).
         precision: "fp32", or "bf16" for bf16 products accumulated in fp32 (what a model's
@@ -164,7 +195,8 @@ def softmax_cross_entropy(
         A scalar tensor.
 
     Raises:
-        ValueError: ``chunk`` below 1, or a ``precision`` other than "fp32" and "bf16".
+        ValueError: ``chunk`` below 1, ``first`` outside the table, or a ``precision`` other than
+            "fp32" and "bf16".
     """
     if chunk is None:
         chunk = _default_chunk(query)
@@ -172,8 +204,10 @@ def softmax_cross_entropy(
         raise ValueError(f"chunk must be at least 1 query, got {chunk}")
     if precision not in RESOLVED:
         raise ValueError(f"precision must be one of {', '.join(RESOLVED)} (resolve 'auto' first), got {precision!r}")
+    if not 0 <= first < items.shape[0]:
+        raise ValueError(f"first must leave at least one candidate row of the {items.shape[0]}-row table, got {first}")
     function = _SoftmaxCrossEntropyBF16 if precision == "bf16" else _SoftmaxCrossEntropy
-    return function.apply(query, items, targets, chunk)
+    return function.apply(query, items, targets, chunk, first)
 
 
 def linear_softmax_cross_entropy(

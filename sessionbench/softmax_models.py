@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from sessionbench.cases import VALIDATIONS, Cases, holdout, truncate
 from sessionbench.data import Sessions, Split
 from sessionbench.evaluation import rank_of_targets
+from sessionbench.losses import softmax_cross_entropy
 from sessionbench.params import OPEN_UNIT, POSITIVE, POSITIVE_INT, one_of, optional
 from sessionbench.precision import PRECISIONS, resolve_precision
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
@@ -96,6 +97,13 @@ class PrefixSoftmaxModel(Recommender):
         """The mean training loss of one batch (items as embedding rows, targets as item
         indices), its dropout drawn from ``generator``; the graph is kept for ``backward``."""
         raise NotImplementedError
+
+    def _item_softmax(self, query: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The mean softmax cross-entropy of ``query`` against every item's embedding, fused
+        (:func:`sessionbench.losses.softmax_cross_entropy`), in the fit's precision: the
+        module's ``embedding`` table goes in whole, its padding row 0 no candidate (``first=1``)
+        and its rows 1.. the module's ``item_embeddings``."""
+        return softmax_cross_entropy(query, self.module_.embedding.weight, targets, precision=self.precision_, first=1)
 
     def _optimizer(self, module: torch.nn.Module) -> torch.optim.Optimizer:
         """Adam at ``learning_rate`` (fused where torch has it)."""

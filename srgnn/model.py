@@ -48,7 +48,6 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from sessionbench.losses import softmax_cross_entropy
 from sessionbench.params import NON_NEGATIVE, POSITIVE_INT, UNIT, check_params
 from sessionbench.softmax_models import PROTOCOL_RULES, PrefixSoftmaxModel, StepDecayAdam
 from srgnn.graph import PackedGraphs, session_graphs
@@ -190,4 +189,4 @@ class SRGNN(StepDecayAdam, PrefixSoftmaxModel):
     def _loss(self, items: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Eq. 9's cross-entropy of the softmax of s_h . v_i over every item, fused."""
         query = self.module_.query(items, lengths)
-        return softmax_cross_entropy(query, self.module_.item_embeddings, targets, precision=self.precision_)
+        return self._item_softmax(query, targets)

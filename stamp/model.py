@@ -46,7 +46,6 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from sessionbench.losses import softmax_cross_entropy
 from sessionbench.params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, check_params, optional
 from sessionbench.softmax_models import PROTOCOL_RULES, PrefixSoftmaxModel
 
@@ -176,7 +175,7 @@ class STAMP(PrefixSoftmaxModel):
     def _loss(self, items: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Eq. 10-11: the softmax cross-entropy of (h_s * h_t) . x_i over every item, fused."""
         query = self.module_.query(items, lengths)
-        return softmax_cross_entropy(query, self.module_.item_embeddings, targets, precision=self.precision_)
+        return self._item_softmax(query, targets)
 
     def _clip_gradients(self) -> None:
         """The code's clipping: each parameter's gradient to norm ``max_grad_norm`` on its own."""

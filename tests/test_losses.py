@@ -50,7 +50,7 @@ def test_default_chunk_is_cache_sized_on_the_cpu_and_the_whole_batch_elsewhere()
 
 def test_no_chunk_takes_the_devices_default_and_a_chunk_below_one_is_refused(monkeypatch):
     seen = []
-    monkeypatch.setattr(losses._SoftmaxCrossEntropy, "apply", lambda q, i, t, chunk: seen.append(chunk))
+    monkeypatch.setattr(losses._SoftmaxCrossEntropy, "apply", lambda q, i, t, chunk, first: seen.append(chunk))
     softmax_cross_entropy(torch.zeros(100, 3), torch.zeros(9, 3), torch.zeros(100, dtype=torch.int64))
     assert seen == [64]
     with pytest.raises(ValueError, match="chunk must be at least 1"):
@@ -105,3 +105,51 @@ def test_an_unknown_or_unresolved_precision_is_refused():
     for bad in ("auto", "fp16"):
         with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
             softmax_cross_entropy(*args, precision=bad)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_whole_table_with_its_padding_row_excluded_equals_scoring_the_view_without_it(precision):
+    gen = torch.Generator().manual_seed(7)
+    query = torch.randn(21, 8, generator=gen, requires_grad=True)
+    table = torch.randn(50, 8, generator=gen).requires_grad_()  # row 0: a padding row, no candidate
+    targets = torch.randint(0, 49, (21,), generator=gen)
+    whole = softmax_cross_entropy(query, table, targets, chunk=4, precision=precision, first=1)
+    got = torch.autograd.grad(3.0 * whole, (query, table))
+    view = softmax_cross_entropy(query, table[1:], targets, chunk=4, precision=precision)
+    want = torch.autograd.grad(3.0 * view, (query, table))
+    torch.testing.assert_close(whole, view)
+    torch.testing.assert_close(got[0], want[0])
+    torch.testing.assert_close(got[1], want[1])
+    assert not got[1][0].any()  # the padding row: gradient 0
+    # and against autograd's plain cross-entropy over the real rows, in fp32
+    if precision == "fp32":
+        plain = F.cross_entropy(query @ table[1:].T, targets)
+        torch.testing.assert_close(whole, plain)
+        torch.testing.assert_close(got[1], torch.autograd.grad(3.0 * plain, table)[0])
+
+
+def test_the_gradients_are_handed_over_once_and_a_second_backward_is_refused():
+    query = torch.randn(3, 4, requires_grad=True)
+    table = torch.randn(6, 4, requires_grad=True)
+    loss = softmax_cross_entropy(query, table, torch.tensor([0, 2, 4]), first=1)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backward ran twice"):
+        loss.backward()
+
+
+def test_first_must_leave_a_candidate_row():
+    query, table, targets = torch.zeros(2, 3), torch.zeros(4, 3), torch.zeros(2, dtype=torch.int64)
+    for bad in (-1, 4):
+        with pytest.raises(ValueError, match="first must leave at least one candidate row"):
+            softmax_cross_entropy(query, table, targets, first=bad)
+
+
+@pytest.mark.parametrize("method", ["narm", "stamp", "srgnn", "gcegnn"])
+def test_each_prefix_models_item_embeddings_are_its_embedding_table_after_the_padding_row(method):
+    # PrefixSoftmaxModel._item_softmax scores embedding.weight with first=1: the same rows
+    from sessionbench.registry import resolve
+
+    module = resolve(method)()._new_module(12, torch.Generator().manual_seed(0))
+    weight = module.embedding.weight
+    assert module.item_embeddings.shape == (12, weight.shape[1])
+    assert module.item_embeddings.data_ptr() == weight[1:].data_ptr()
