@@ -51,10 +51,16 @@ def test_padding_does_not_change_a_prefixs_scores():
     torch.testing.assert_close(padded, alone)
 
 
-def test_diginetica_takes_the_codes_diginetica_clipping():
+def test_each_dataset_takes_the_settings_of_the_authors_logged_run_on_it():
     (dig,) = plan(["diginetica"], ["stamp"], [0])
     (yoo,) = plan(["yoochoose-1-64"], ["stamp"], [0])
-    assert dig.params == {"max_norm": 1.5, "max_grad_norm": 110.0} and yoo.params == {}
+    (quarter,) = plan(["yoochoose-1-4"], ["stamp"], [0])
+    (tmall,) = plan(["tmall"], ["stamp"], [0])
+    assert dig.params == {"max_norm": 1.5, "max_grad_norm": 110.0, "learning_rate": 0.005}
+    assert quarter.params == {"max_grad_norm": 10.0, "learning_rate": 0.005}
+    assert yoo.params == tmall.params == {}  # the constructor's: the shipped config, YOOCHOOSE 1/64's log
+    rec = STAMP()
+    assert (rec.learning_rate, rec.max_grad_norm, rec.max_norm) == (0.003, 150.0, 1.0)
 
 
 def test_each_parameters_gradient_is_clipped_on_its_own(monkeypatch):
