@@ -109,8 +109,10 @@ class PrefixSoftmaxModel(Recommender):
         """Adam at ``learning_rate`` (fused where torch has it)."""
         return torch.optim.Adam(module.parameters(), lr=self.learning_rate, **adam_options(self.device))
 
-    def _clip_gradients(self) -> None:
-        """Called between ``backward`` and the optimiser step; the default leaves the gradients."""
+    def _prepare_gradients(self, n_cases: int) -> None:
+        """Called between ``backward`` (of the batch's mean loss over its ``n_cases`` cases) and
+        the optimiser step, to scale or clip the gradients as a model's code does; the default
+        leaves them."""
 
     def _schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
         """The learning-rate schedule, stepped after every epoch; None (the default): constant."""
@@ -286,7 +288,7 @@ class PrefixSoftmaxModel(Recommender):
         optimizer.zero_grad(set_to_none=True)
         loss = self._loss(items, lengths, targets, generator)
         loss.backward()
-        self._clip_gradients()
+        self._prepare_gradients(len(targets))
         optimizer.step()
         return loss.detach()
 

@@ -63,6 +63,25 @@ def test_each_dataset_takes_the_settings_of_the_authors_logged_run_on_it():
     assert (rec.learning_rate, rec.max_grad_norm, rec.max_norm) == (0.003, 150.0, 1.0)
 
 
+def test_adam_gets_the_summed_losss_gradient_each_parameters_clipped_on_its_own():
+    # the code differentiates the batch's summed loss and clips with tf.clip_by_norm
+    rec = STAMP(max_grad_norm=5.0)
+    rec.module_ = STAMPModule(3, embedding_size=2, generator=torch.Generator().manual_seed(0))
+    params = list(rec.module_.parameters())
+    mean_grads = [torch.full_like(p, 0.5) for p in params]
+    mean_grads[0] = torch.tensor([[0.0, 0.0], [0.3, 0.4], [0.0, 0.0], [0.0, 0.0]])  # norm 0.5
+    for max_norm, want_first in ((2.5, [1.5, 2.0]), (0.0, [3.0, 4.0]), (100.0, [3.0, 4.0])):
+        rec.max_grad_norm = max_norm
+        for p, g in zip(params, mean_grads):
+            p.grad = g.clone()
+        rec._prepare_gradients(10)  # a batch of 10: the sum's gradient is 10 times the mean's
+        torch.testing.assert_close(params[0].grad[1], torch.tensor(want_first))
+        for p, g in zip(params[1:], mean_grads[1:]):
+            total = 10 * float(g.norm())
+            want = 10 * g * (max_norm / total if max_norm and total > max_norm else 1.0)
+            torch.testing.assert_close(p.grad, want)
+
+
 def test_each_parameters_gradient_is_clipped_on_its_own(monkeypatch):
     norms = []
     rec = STAMP(**{**TINY, "max_grad_norm": 1e-3, "epochs": 1, "refit": False})
