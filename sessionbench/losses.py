@@ -174,7 +174,7 @@ def softmax_cross_entropy(
 ) -> torch.Tensor:
     """Mean over the batch of -log softmax(query @ items[first:].T)[target] (NARM eq. 10-11; any full softmax over items).
 
-    Equals ``F.cross_entropy(query @ items.T, targets)`` (to float rounding) in value and
+    Equals ``F.cross_entropy(query @ items[first:].T, targets)`` (to float rounding) in value and
     gradient, with less memory traffic; the gradient is computed during the forward pass, so
     call it only where the loss is differentiated.
 
