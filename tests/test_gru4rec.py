@@ -10,6 +10,8 @@ import pytest
 import torch
 
 import baselines.gru4rec as g4r
+import baselines.gru4rec.network as g4r_network
+import baselines.gru4rec.recommender as g4r_recommender
 from baselines.gru4rec import (
     LOSSES,
     UNSEEN_SCORE,
@@ -22,7 +24,6 @@ from sessionbench.data import Sessions, Split, load_dataset
 from sessionbench.evaluation import evaluate
 from sessionbench.recommender import PrefixBatch
 from sessionbench.testing import RecommenderContract, abc_split
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -131,6 +132,43 @@ def test_each_loss_equals_its_formula(loss):
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-10)
 
 
+@pytest.mark.parametrize("activation", ["elu", "tanh", "linear"])
+@pytest.mark.parametrize("shape", [(5, 12), (3, 3), (64, 300)])
+def test_bpr_max_training_loss_and_its_hand_made_gradient_equal_autograds(activation, shape):
+    # spread-out scores (ELU below and above 0, saturating tanh) and unequal weights per row
+    gen = torch.Generator().manual_seed(sum(shape))
+    scores = (3 * torch.randn(*shape, generator=gen, dtype=torch.float64)).requires_grad_()
+    weights = torch.rand(shape[0], generator=gen, dtype=torch.float64)
+    activated = {"elu": torch.nn.functional.elu(scores, 0.7), "tanh": torch.tanh(scores), "linear": scores}
+    want = LOSSES["bpr-max"](activated[activation], 0.9)
+    (want_grad,) = torch.autograd.grad((want * weights).sum(), scores)
+    fused = scores.detach().clone().requires_grad_()
+    got = g4r_recommender.training_loss("bpr-max", fused, 0.9, activation, 0.7)
+    (got_grad,) = torch.autograd.grad((got * weights).sum(), fused)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got_grad, want_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_a_bf16_product_and_its_gradients_equal_fp32s_to_bf16_rounding():
+    # x @ W.T + b as the step computes it with precision="bf16", against fp32 on random data:
+    # inputs rounded to 8 bits of mantissa (relative 2^-9), sums of 512 terms accumulated in fp32
+    gen = torch.Generator().manual_seed(0)
+    x, weight, bias = (torch.randn(*s, generator=gen).requires_grad_() for s in ((64, 512), (300, 512), (300,)))
+    upstream = torch.randn(64, 300, generator=gen)
+    out = {}
+    for bf16 in (False, True):
+        y = g4r_network.linear(x, weight, bias, bf16)
+        assert y.dtype == torch.float32
+        out[bf16] = (y.detach(), *torch.autograd.grad((y * upstream).sum(), (x, weight, bias)))
+    for want, got in zip(out[False], out[True]):
+        assert got.dtype == torch.float32
+        # error relative to the size of the result: a few 2^-9 (a product of two rounded inputs,
+        # then the output rounded), far below it would be a sign that nothing was rounded
+        rel = float((got - want).norm() / want.norm())
+        assert rel < 2**-6
+    assert float((out[True][0] - out[False][0]).norm() / out[False][0].norm()) > 2**-12
+
+
 def test_adagrad_with_momentum_updates_only_the_touched_rows():
     table = torch.nn.Parameter(torch.ones(5, 2))
     opt = AdagradMomentum([table], learning_rate=0.1, momentum=0.5)
@@ -146,8 +184,8 @@ def test_adagrad_with_momentum_updates_only_the_touched_rows():
     dense = torch.nn.Parameter(torch.ones(5, 2))
     opt = AdagradMomentum([dense], learning_rate=0.1, momentum=0.5)
     full = torch.zeros(5, 2).index_copy_(0, rows, grad)
-    opt.step_dense(dense, full)
-    opt.step_dense(dense, full)
+    opt.step_dense([dense], [full])
+    opt.step_dense([dense], [full])
     torch.testing.assert_close(dense.data, table.data)
 
 
@@ -165,9 +203,9 @@ def test_extra_negatives_follow_support_to_the_alpha():
 
 def test_extra_negatives_are_drawn_once_per_step_and_shared_by_every_row(monkeypatch):
     shapes, calls = [], []
-    loss = LOSSES["bpr-max"]
-    spy = lambda scores, bpreg: shapes.append(tuple(scores.shape)) or loss(scores, bpreg)  # noqa: E731
-    monkeypatch.setitem(LOSSES, "bpr-max", spy)
+    loss = g4r_recommender.training_loss
+    spy = lambda name, scores, *args: shapes.append(tuple(scores.shape)) or loss(name, scores, *args)  # noqa: E731
+    monkeypatch.setattr(g4r_recommender, "training_loss", spy)
     original = g4r._NegativeSampler.__call__
     monkeypatch.setattr(g4r._NegativeSampler, "__call__", lambda self: calls.append(1) or original(self))
     small_tuned(epochs=1).fit(abc_split(), seed=0, progress=False)
@@ -378,7 +416,7 @@ def test_tuned_defaults_are_the_published_diginetica_setting():
         "loss": "bpr-max", "final_activation": "elu", "hidden_size": 512, "embedding_size": 0,
         "constrained_embedding": True, "batch_size": 128, "dropout_embedding": 0.5, "dropout_hidden": 0.3,
         "learning_rate": 0.05, "momentum": 0.15, "n_negatives": 2048, "sample_alpha": 0.3, "bpreg": 0.9,
-        "elu_param": 1.0, "logq": 0.0, "epochs": 10,
+        "elu_param": 1.0, "logq": 0.0, "epochs": 10, "precision": "fp32",
     }  # fmt: skip
     assert GRU4Rec().loss == "top1" and GRU4Rec().final_activation == "tanh" and GRU4Rec().hidden_size == 100
 

@@ -8,7 +8,7 @@ import torch
 
 import baselines.gru4rec.recommender as gru4rec_module
 import baselines.gru4rec_improved as improved_module
-from baselines.gru4rec import GRU4Rec
+from baselines.gru4rec import GRU4Rec, GRU4RecTuned
 from baselines.gru4rec_improved import ImprovedGRU4Rec
 from narm import NARM, NARMFC
 from sessionbench import precision
@@ -44,12 +44,12 @@ def test_an_unknown_precision_is_named():
     assert precision.PRECISIONS == ("auto", "fp32", "bf16")
 
 
-
-
 MODELS = {
     "narm": lambda p: NARM(embedding_size=8, hidden_size=12, epochs=2, batch_size=64, precision=p),
     "narm-fc": lambda p: NARMFC(embedding_size=8, hidden_size=12, epochs=2, batch_size=64, precision=p),
     "gru4rec-improved": lambda p: ImprovedGRU4Rec(embedding_size=16, hidden_size=16, batch_size=64, epochs=2, precision=p),
+    "gru4rec-tuned": lambda p: GRU4RecTuned(hidden_size=16, batch_size=16, n_negatives=16, epochs=2, precision=p),
+    "gru4rec (one-hot)": lambda p: GRU4Rec(hidden_size=16, batch_size=16, epochs=2, precision=p),
 }
 
 

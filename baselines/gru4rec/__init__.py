@@ -33,7 +33,8 @@ What is computed (h: hidden state, B: sessions side by side, N_S: negatives of a
   BPR-max (same section): -log sum_j s_j sigma(r_i - r_j) + bpreg sum_j s_j r_j^2, with
   s = softmax over the negatives' scores; cross-entropy (same section): -log of the softmax of
   r_i over target + negatives, optionally with the logQ correction r_j - logq * log(Q_j)
-  (Q: support of in-batch items, support^alpha of sampled ones).
+  (Q: support of in-batch items, support^alpha of sampled ones). Training takes BPR-max's
+  gradient from its closed form (``losses.training_loss``), equal to autograd's to rounding.
 - Optimiser: Adagrad with momentum as the reference's ``IndexedAdagradM``:
   G += g^2, v = mu v - lr g / sqrt(G + 1e-6), w += v; the item tables (W_y, b_y, embeddings)
   are updated only in the rows the step touched (coalesced per row), as its sparse embeddings do.
@@ -68,6 +69,9 @@ Deviations from the paper/reference:
   thread count (other thread counts sum in another order). Rows gathered more than once in a
   step go through :func:`_take`: on the CPU, indexing's backward sums repeated rows with racing
   atomic adds as soon as torch splits it over threads (issue 20).
+- ``precision="bf16"`` (or ``"auto"`` where bf16 is native), an option, not the default: the
+  training step's products (W_ih e, W_hh h, the scores) take bf16 inputs, accumulated in fp32;
+  the reference computes in fp32, as the default ``"fp32"`` does.
 
 The package, one piece a file: ``batching.py`` (the item index, session-parallel mini-batches),
 ``losses.py`` (TOP1, BPR, their -max forms, cross-entropy), ``optimizer.py`` (Adagrad with

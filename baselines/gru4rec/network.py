@@ -65,14 +65,16 @@ class GRU4RecNet(nn.Module):
             return self.item_weight
         return self.input_weight if self.one_hot else self.embedding
 
-    def project_input(self, rows: torch.Tensor) -> torch.Tensor:
-        """x = W_ih e + b_ih for input rows e (float[B, E]; for one-hot: rows of the input matrix)."""
-        return rows + self.bias_ih if self.one_hot else F.linear(rows, self.weight_ih, self.bias_ih)
+    def project_input(self, rows: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+        """x = W_ih e + b_ih for input rows e (float[B, E]; for one-hot: rows of the input matrix);
+        ``bf16``: the product from bf16 inputs (:func:`linear`)."""
+        return rows + self.bias_ih if self.one_hot else linear(rows, self.weight_ih, self.bias_ih, bf16)
 
-    def cell(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """One GRU step from projected input x (float[B, 3H]) and state h (float[B, H])."""
+    def cell(self, x: torch.Tensor, h: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+        """One GRU step from projected input x (float[B, 3H]) and state h (float[B, H]); ``bf16``:
+        W_hh h from bf16 inputs (:func:`linear`), the gates in fp32."""
         xr, xz, xn = x.chunk(3, 1)
-        hr, hz, hn = F.linear(h, self.weight_hh, self.bias_hh).chunk(3, 1)
+        hr, hz, hn = linear(h, self.weight_hh, self.bias_hh, bf16).chunk(3, 1)
         r = torch.sigmoid(xr + hr)
         z = torch.sigmoid(xz + hz)
         n = torch.tanh(xn + r * hn)
@@ -85,6 +87,15 @@ class GRU4RecNet(nn.Module):
     def scores(self, h: torch.Tensor) -> torch.Tensor:
         """float[B, n_items]: h . W_y[j] + b_y[j] for every item, before the final activation."""
         return torch.addmm(self.item_bias, h, self.item_weight.T)
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+    """float32 ``x @ weight.T + bias``; with ``bf16`` the product takes bf16 inputs (accumulated
+    in fp32, its output rounded to bf16, as oneDNN's and the GPU's bf16 kernels do) and the bias is
+    added in fp32. Its backward's products run in bf16 too; gradients reach fp32 tensors as fp32."""
+    if not bf16:
+        return F.linear(x, weight, bias)
+    return bias + F.linear(x.to(torch.bfloat16), weight.to(torch.bfloat16))
 
 
 def _dropout(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:

@@ -34,14 +34,20 @@ class AdagradMomentum:
                 tensor.copy_(saved)
 
     @torch.no_grad()
-    def step_dense(self, param: nn.Parameter, grad: torch.Tensor) -> None:
-        acc = self.acc[param].addcmul_(grad, grad)
-        denom = (acc + self.eps).sqrt_()
+    def step_dense(self, params: list[nn.Parameter], grads: list[torch.Tensor]) -> None:
+        """Update whole ``params`` with their gradients ``grads``, all of them in one pass of
+        each operation (``torch._foreach_*``, as torch.optim's foreach optimisers do)."""
+        accs = [self.acc[p] for p in params]
+        torch._foreach_addcmul_(accs, grads, grads)
+        denoms = torch._foreach_add(accs, self.eps)
+        torch._foreach_sqrt_(denoms)
         if self.momentum > 0:
-            v = self.velocity[param].mul_(self.momentum).addcdiv_(grad, denom, value=-self.learning_rate)
-            param.add_(v)
+            velocities = [self.velocity[p] for p in params]
+            torch._foreach_mul_(velocities, self.momentum)
+            torch._foreach_addcdiv_(velocities, grads, denoms, value=-self.learning_rate)
+            torch._foreach_add_(params, velocities)
         else:
-            param.addcdiv_(grad, denom, value=-self.learning_rate)
+            torch._foreach_addcdiv_(params, grads, denoms, value=-self.learning_rate)
 
     @torch.no_grad()
     def step_rows(self, param: nn.Parameter, rows: torch.Tensor, grad: torch.Tensor) -> None:

@@ -7,12 +7,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from baselines.gru4rec.batching import FINAL_ACTIVATIONS, UNSEEN_SCORE, item_index, session_parallel_schedule
-from baselines.gru4rec.losses import LOSSES
-from baselines.gru4rec.network import GRU4RecNet, _dropout, _NegativeSampler
+from baselines.gru4rec.losses import LOSSES, training_loss
+from baselines.gru4rec.network import GRU4RecNet, _dropout, _NegativeSampler, linear
 from baselines.gru4rec.optimizer import AdagradMomentum
 from sessionbench.data import Split
 from sessionbench.params import (
@@ -25,6 +24,7 @@ from sessionbench.params import (
     fail,
     one_of,
 )
+from sessionbench.precision import PRECISIONS, resolve_precision
 from sessionbench.recommender import PAD, PrefixBatch, Recommender
 from sessionbench.training import fit_checkpoint, generators, resolve_device, resumed, train_epochs, weights_generator
 
@@ -56,6 +56,10 @@ class GRU4Rec(Recommender):
         elu_param: alpha of the ELU final activation.
         logq: logQ correction strength (cross-entropy only).
         epochs: Passes over the training sessions.
+        precision: Of the training step's products (the GRU's and the scores'): "fp32" (the
+            default, as the reference), "bf16" (bf16 inputs accumulated in fp32, everything else in
+            fp32) or "auto" (bf16 where the CPU or GPU does it natively;
+            :mod:`sessionbench.precision`). Scoring is fp32 always.
     """
 
     name: ClassVar[str] = "gru4rec"
@@ -68,6 +72,7 @@ class GRU4Rec(Recommender):
     n_items_: int | None = None  # width of the score matrix
     history_: list | None = None  # EpochLog per epoch run: loss, seconds
     resumed_: dict | None = None  # {"epochs", "seconds"} taken from a checkpoint by the last fit
+    precision_: str | None = None  # "fp32" or "bf16": what ``precision`` meant in the last fit
 
     def __init__(
         self,
@@ -87,6 +92,7 @@ class GRU4Rec(Recommender):
         elu_param: float = 1.0,
         logq: float = 0.0,
         epochs: int = 10,
+        precision: str = "fp32",
     ) -> None:
         self.loss = loss
         self.final_activation = final_activation
@@ -104,6 +110,7 @@ class GRU4Rec(Recommender):
         self.elu_param = elu_param
         self.logq = logq
         self.epochs = epochs
+        self.precision = precision
         self._validate()
 
     def _validate(self) -> None:
@@ -112,7 +119,7 @@ class GRU4Rec(Recommender):
             embedding_size=NON_NEGATIVE_INT, constrained_embedding=one_of(True, False),
             batch_size=POSITIVE_INT, dropout_embedding=FRACTION, dropout_hidden=FRACTION, learning_rate=POSITIVE,
             momentum=FRACTION, n_negatives=NON_NEGATIVE_INT, sample_alpha=NON_NEGATIVE, bpreg=NON_NEGATIVE,
-            elu_param=POSITIVE, logq=NON_NEGATIVE, epochs=POSITIVE_INT,
+            elu_param=POSITIVE, logq=NON_NEGATIVE, epochs=POSITIVE_INT, precision=one_of(*PRECISIONS),
         )
         if self.constrained_embedding and self.embedding_size:
             fail(self, "embedding_size", "0 if constrained_embedding")
@@ -140,6 +147,7 @@ class GRU4Rec(Recommender):
         """
         dev = resolve_device(device)
         self.device = str(dev)
+        self.precision_ = resolve_precision(self.precision, dev)
         rng, gen = generators(seed, dev)
         counts = np.bincount(split.train.items, minlength=split.n_items)
         known, compact = item_index(counts)
@@ -226,31 +234,25 @@ class GRU4Rec(Recommender):
         bias = _gather_leaf(net.item_bias, out_rows)
         if not net.one_hot:
             inp = _dropout(inp, self.dropout_embedding, gen)
-        new_hidden = _dropout(net.cell(net.project_input(inp), hidden), self.dropout_hidden, gen)
-        scores = _take(torch.addmm(bias, new_hidden, out_table.T), 1, columns)  # float[w, w + n_negatives]
+        bf16 = self.precision_ == "bf16"
+        new_hidden = _dropout(net.cell(net.project_input(inp, bf16), hidden, bf16), self.dropout_hidden, gen)
+        scores = _take(linear(new_hidden, out_table, bias, bf16), 1, columns)  # float[w, w + n_negatives]
         if self.logq:
             log_q = self._log_support[outputs]
             if negatives is not None:
                 log_q = torch.cat([log_q[:w], self.sample_alpha * log_q[w:]])
             scores = scores - self.logq * log_q
-        loss = LOSSES[self.loss](self._activate(scores), self.bpreg).sum() / self.batch_size
+        rows_loss = training_loss(self.loss, scores, self.bpreg, self.final_activation, self.elu_param)
+        loss = rows_loss.sum() / self.batch_size
         dense = [net.weight_hh, net.bias_hh, net.bias_ih] + ([] if net.one_hot else [net.weight_ih])
         grads = list(torch.autograd.grad(loss, dense + [leaf for _, _, leaf in leaves] + [bias]))
-        for param, grad in zip(dense, grads):
-            opt.step_dense(param, grad)
+        opt.step_dense(dense, grads[: len(dense)])
         for (param, rows, _), grad in zip(leaves, grads[len(dense) : -1]):
             opt.step_rows(param, rows, grad)
         # the bias of a row that is only an input has no gradient: leave it (and its momentum)
         is_output = torch.zeros(len(out_rows), dtype=torch.bool, device=out_rows.device).index_fill_(0, columns, True)
         opt.step_rows(net.item_bias, out_rows[is_output], grads[-1][is_output])
         return new_hidden.detach(), loss.detach()
-
-    def _activate(self, scores: torch.Tensor) -> torch.Tensor:
-        if self.final_activation == "tanh":
-            return torch.tanh(scores)
-        if self.final_activation == "elu":
-            return F.elu(scores, self.elu_param)
-        return scores
 
     # ------------------------------------------------------------------------------ score
 
@@ -336,12 +338,14 @@ class GRU4RecTuned(GRU4Rec):
         elu_param: float = 1.0,
         logq: float = 0.0,
         epochs: int = 10,
+        precision: str = "fp32",
     ) -> None:
         super().__init__(
             loss=loss, final_activation=final_activation, hidden_size=hidden_size, embedding_size=embedding_size,
             constrained_embedding=constrained_embedding, batch_size=batch_size, dropout_embedding=dropout_embedding,
             dropout_hidden=dropout_hidden, learning_rate=learning_rate, momentum=momentum, n_negatives=n_negatives,
             sample_alpha=sample_alpha, bpreg=bpreg, elu_param=elu_param, logq=logq, epochs=epochs,
+            precision=precision,
         )
 
     @classmethod
@@ -362,7 +366,10 @@ class GRU4RecTuned(GRU4Rec):
         """:meth:`GRU4Rec.fit`, and ``fit_report_`` naming the official parameter file whose
         settings this fit's equal (or saying that they equal none)."""
         super().fit(split, seed=seed, device=device, progress=progress, checkpoint=checkpoint)
-        self.fit_report_ = {"parameter file": official_file(self.get_params())}
+        named = official_file(self.get_params())
+        if self.precision_ == "bf16":  # the official code computes in fp32
+            named += ", its products in bf16"
+        self.fit_report_ = {"parameter file": named}
         return self
 
 
