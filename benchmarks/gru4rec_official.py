@@ -10,7 +10,7 @@ its own Python, outside this repository; it is never a dependency::
     /work/peers/gru4rec-venv/bin/pip install torch==2.13.0 "pandas<3" "numpy<2" joblib  # numpy 2 casts its float32 init to float64
     flock /tmp/sessionbench-cpu.lock .venv/bin/python benchmarks/gru4rec_official.py \\
         --official-dir /work/peers/gru4rec-official --official-python /work/peers/gru4rec-venv/bin/python \\
-        --data-dir ../shared/data/diginetica-narm-preprocessed
+        --data-dir ../shared/data/diginetica-narm-preprocessed [--precision fp32,bf16]
 
 Both train on the training sessions in file order (the official code orders sessions by their
 first timestamp, so each click gets its index in the file as its time) and print the epoch's
@@ -70,9 +70,9 @@ def official_epoch(official: Path, python: str, train: Path, params: Path, threa
     return {"loss": float(loss), "seconds": float(seconds), "events_per_s": float(events), "wall": wall}
 
 
-def our_epoch(split, threads: int) -> dict[str, float]:
+def our_epoch(split, threads: int, precision: str) -> dict[str, float]:
     torch.set_num_threads(threads)
-    rec = GRU4RecTuned(epochs=1).fit(split, seed=0, progress=False)
+    rec = GRU4RecTuned(epochs=1, precision=precision).fit(split, seed=0, progress=False)
     log = rec.history_[0]
     return {"loss": log.loss, "seconds": log.seconds, "events_per_s": split.train.n_prefixes / log.seconds}
 
@@ -83,6 +83,8 @@ def main() -> None:
     p.add_argument("--official-python", required=True, help="python of the official code's own environment")
     p.add_argument("--data-dir", type=Path, default=None, help="real DIGINETICA split (default: the synthetic preset)")
     p.add_argument("--threads", type=int, default=2, help="threads for both (default: 2)")
+    p.add_argument("--precision", default="fp32",
+                   help="ours: comma-separated precisions of its products, each one epoch (default: fp32, as the official code)")
     args = p.parse_args()
     split = load_dataset("diginetica", args.data_dir) if args.data_dir else load_dataset("synthetic", size="diginetica")
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
@@ -92,10 +94,11 @@ def main() -> None:
         train = Path(tmp) / "train.tsv"
         _write_tsv(split.train, train)
         theirs = official_epoch(args.official_dir, args.official_python, train, _paramfile(args.official_dir, Path(tmp) / "params.py", 1), args.threads)
-    ours = our_epoch(split, args.threads)
-    for name, r in (("official GRU4Rec (PyTorch)", theirs), ("sessionbench gru4rec-tuned", ours)):
-        print(f"  {name:28s}: epoch {r['seconds']:7.1f} s  {r['events_per_s']:7,.0f} events/s  loss {r['loss']:.4f}")
-    print(f"  speed-up of ours: {theirs['seconds'] / ours['seconds']:.2f}x")
+    runs = [("official GRU4Rec (PyTorch)", theirs)]
+    runs += [(f"gru4rec-tuned, {p}", our_epoch(split, args.threads, p)) for p in args.precision.split(",")]
+    for name, r in runs:
+        speed_up = "" if r is theirs else f"  {theirs['seconds'] / r['seconds']:.2f}x the official code"
+        print(f"  {name:28s}: epoch {r['seconds']:7.1f} s  {r['events_per_s']:7,.0f} events/s  loss {r['loss']:.4f}{speed_up}")
 
 
 if __name__ == "__main__":
