@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from baselines.gru4rec.recommender import OFFICIAL_SETTINGS, GRU4RecTuned, official_file
+from baselines.gru4rec.tuned import OFFICIAL_SETTINGS, GRU4RecTuned, official_file
 from sessionbench.harness import _settings
 from sessionbench.plan import plan
 from sessionbench.runs import Group

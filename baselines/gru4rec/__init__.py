@@ -76,14 +76,16 @@ Deviations from the paper/reference:
 The package, one piece a file: ``batching.py`` (the item index, session-parallel mini-batches),
 ``losses.py`` (TOP1, BPR, their -max forms, cross-entropy), ``optimizer.py`` (Adagrad with
 momentum), ``network.py`` (the GRU network, dropout, the negative sampler) and
-``recommender.py`` (training and scoring: GRU4Rec and GRU4RecTuned).
+``recommender.py`` (training and scoring: GRU4Rec) and ``tuned.py`` (GRU4RecTuned and the
+official parameter files).
 """
 
 from baselines.gru4rec.batching import UNSEEN_SCORE, SessionParallelSchedule, item_index, session_parallel_schedule
 from baselines.gru4rec.losses import LOSSES
 from baselines.gru4rec.network import GRU4RecNet, _NegativeSampler  # noqa: F401 - for tests
 from baselines.gru4rec.optimizer import AdagradMomentum
-from baselines.gru4rec.recommender import GRU4Rec, GRU4RecTuned, _reset_hidden, _take  # noqa: F401 - for tests
+from baselines.gru4rec.recommender import GRU4Rec, _reset_hidden, _take  # noqa: F401 - for tests
+from baselines.gru4rec.tuned import GRU4RecTuned
 
 __all__ = [
     "GRU4Rec",
