@@ -92,7 +92,9 @@ class _ActivatedBPRMax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, scores: torch.Tensor, bpreg: float, activation: str, elu_param: float) -> torch.Tensor:
         r = _activated(scores, activation, elu_param)
-        target = r.diagonal()[:, None]  # row i's target is column i
+        target = _target_scores(r)
+        # _softmax_negatives(r), written out in place: no mask, and about 5x faster on the CPU
+        # than its masked_fill and softmax at [128 x 2,176] (the values agree to rounding)
         s = r.clone()
         s.diagonal().fill_(-math.inf)
         s.sub_(s.amax(1, keepdim=True)).exp_()
